@@ -1,0 +1,94 @@
+"""Audit log API: read-only, newest first, filtered and cursor-paginated."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from audit.models import AuditEvent
+from core.errors import validation_error
+from core.pagination import paginate
+from core.serializers import page_of
+
+
+class AuditEventSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    occurredAt = serializers.DateTimeField()
+    action = serializers.CharField(help_text="e.g. user.created, token.issued")
+    actor = serializers.DictField(help_text="{type: user|client|operator|anonymous|system, id}")
+    target = serializers.DictField(allow_null=True, help_text="{type, id}")
+    context = serializers.DictField(help_text="{ip, userAgent, requestId}")
+    changes = serializers.DictField(required=False, allow_null=True)
+
+
+def event_to_json(event: AuditEvent) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": event.id,
+        "occurredAt": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "action": event.action,
+        "actor": {"type": event.actor_type, "id": event.actor_id},
+        "target": {"type": event.target_type, "id": event.target_id} if event.target_type else None,
+        "context": {"ip": event.ip, "userAgent": event.user_agent, "requestId": event.request_id},
+    }
+    if event.changes is not None:
+        body["changes"] = event.changes
+    return body
+
+
+def _moment(params: Any, name: str) -> datetime | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    parsed = parse_datetime(raw) if len(raw) <= 64 else None
+    if parsed is None or parsed.tzinfo is None:
+        raise validation_error(name, "invalid_datetime", f"{name} must be an RFC 3339 timestamp with offset")
+    return parsed
+
+
+def _short(params: Any, name: str, limit: int = 128) -> str | None:
+    raw = params.get(name)
+    if raw is not None and len(raw) > limit:
+        raise validation_error(name, "too_long", f"{name} is at most {limit} characters")
+    return raw or None
+
+
+class AuditEventListView(APIView):
+    required_permissions = {"GET": "heimdall:audit.read"}
+
+    @extend_schema(
+        operation_id="audit_events_list",
+        tags=["audit"],
+        summary="The App's audit log, newest first",
+        parameters=[
+            OpenApiParameter("action", OpenApiTypes.STR, description="Exact action, e.g. user.created"),
+            OpenApiParameter("actorId", OpenApiTypes.STR),
+            OpenApiParameter("targetId", OpenApiTypes.STR),
+            OpenApiParameter("since", OpenApiTypes.DATETIME, description="occurredAt >= since"),
+            OpenApiParameter("until", OpenApiTypes.DATETIME, description="occurredAt < until"),
+            OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50"),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+        ],
+        responses=page_of(AuditEventSerializer, "AuditEventPage"),
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        events = AuditEvent.objects.all()
+        if action := _short(params, "action", 64):
+            events = events.filter(action=action)
+        if actor_id := _short(params, "actorId"):
+            events = events.filter(actor_id=actor_id)
+        if target_id := _short(params, "targetId"):
+            events = events.filter(target_id=target_id)
+        if since := _moment(params, "since"):
+            events = events.filter(occurred_at__gte=since)
+        if until := _moment(params, "until"):
+            events = events.filter(occurred_at__lt=until)
+        return Response(paginate(events, params, event_to_json))

@@ -1,0 +1,104 @@
+"""Request-scoped context: the request's id, client address, caller and tenant (App).
+
+Set by `core.middleware` for HTTP requests and by `tenant_scope()`/`system_scope()` for management
+commands and tests. Context variables keep concurrent threads (gunicorn gthread) apart.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tenants.models import App
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who performs a change, as recorded in the audit log."""
+
+    type: str  # user | client | operator | anonymous | system
+    id: str | None = None
+
+    @staticmethod
+    def system() -> Actor:
+        return Actor("system", None)
+
+    @staticmethod
+    def anonymous() -> Actor:
+        return Actor("anonymous", None)
+
+
+@dataclass
+class RequestInfo:
+    request_id: str = ""
+    ip: str | None = None
+    user_agent: str | None = None
+
+
+_request: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
+    "heimdall_request", default=None
+)
+_tenant: contextvars.ContextVar[Any] = contextvars.ContextVar("heimdall_tenant", default=None)
+_system: contextvars.ContextVar[bool] = contextvars.ContextVar("heimdall_system", default=False)
+
+
+def set_request(info: RequestInfo | None) -> contextvars.Token:
+    return _request.set(info)
+
+
+def reset_request(token: contextvars.Token) -> None:
+    _request.reset(token)
+
+
+def request_info() -> RequestInfo:
+    return _request.get() or RequestInfo()
+
+
+def request_id() -> str:
+    info = _request.get()
+    return info.request_id if info else ""
+
+
+def current_app() -> App | None:
+    """The App whose data the current code may see, or None."""
+    return _tenant.get()
+
+
+def set_tenant(app: App | None) -> contextvars.Token:
+    return _tenant.set(app)
+
+
+def reset_tenant(token: contextvars.Token) -> None:
+    _tenant.reset(token)
+
+
+def in_system_scope() -> bool:
+    return _system.get()
+
+
+@contextmanager
+def tenant_scope(app: App) -> Iterator[App]:
+    """Run a block as App `app`: tenant-owned querysets see that App's rows only."""
+    token = _tenant.set(app)
+    try:
+        yield app
+    finally:
+        _tenant.reset(token)
+
+
+@contextmanager
+def system_scope() -> Iterator[None]:
+    """The explicit escape hatch: tenant-owned querysets see every App's rows.
+
+    For operator and system code only (bootstrap, token verification caches, cross-App
+    identity checks). Every use names why in a comment at the call site.
+    """
+    token = _system.set(True)
+    try:
+        yield
+    finally:
+        _system.reset(token)

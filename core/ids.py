@@ -1,0 +1,37 @@
+"""Opaque, prefixed, time-ordered identifiers (`app_…`, `usr_…`, `evt_…`).
+
+The body is 26 Crockford base32 characters: 48 bits of milliseconds then 80 random bits, so
+ordering by id is ordering by creation time. Lists page newest first on the primary key alone.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from functools import partial
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def _encode(value: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(prefix: str) -> str:
+    """A new id such as `usr_01jdx5…`; unique and sortable by creation time."""
+    millis = time.time_ns() // 1_000_000
+    return f"{prefix}_{_encode(millis, 10)}{_encode(secrets.randbits(80), 16)}"
+
+
+def id_factory(prefix: str):  # type: ignore[no-untyped-def]
+    """A model-field default that mints ids with `prefix` (kept importable for migrations)."""
+    return partial(new_id, prefix)
+
+
+def looks_like_id(value: str, prefix: str) -> bool:
+    body = value[len(prefix) + 1 :]
+    return value.startswith(prefix + "_") and len(body) == 26 and all(c in _ALPHABET for c in body)

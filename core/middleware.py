@@ -1,0 +1,155 @@
+"""Request context, authentication/tenancy, and problem+json for everything that escapes.
+
+`RequestContextMiddleware` gives every request an id (echoing a sane `X-Request-Id`), records the
+client address and user agent for the audit log, turns any non-JSON error page (Django's 404/405,
+a 500) into problem+json, and logs unexpected exceptions without leaking them.
+
+`TenantMiddleware` verifies a bearer token once, through the in-memory authorization state, and
+sets the request's App (the token's, or the `Heimdall-App` header's for an operator) in context,
+so tenant-owned querysets are scoped before any view runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from core import context
+from core.errors import PROBLEM_CONTENT_TYPE, ApiError, error_response, problem_response
+
+logger = logging.getLogger("heimdall.request")
+
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+_SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
+
+_STATUS_CODES = {
+    400: ("bad_request", "The request could not be understood."),
+    403: ("permission_denied", "This request is not allowed."),
+    404: ("not_found", "No resource exists at this path."),
+    405: ("method_not_allowed", "This method is not allowed on this path."),
+    413: ("payload_too_large", "The request body is too large."),
+    415: ("unsupported_media_type", "Send the request body as application/json."),
+    500: ("internal_error", "Heimdall hit an unexpected error. Quote the requestId if it persists."),
+}
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    hops = int(settings.HEIMDALL["TRUSTED_PROXY_COUNT"])
+    if hops > 0:
+        forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        if len(forwarded) >= hops:
+            return forwarded[-hops][:64]
+    return request.META.get("REMOTE_ADDR")
+
+
+class RequestContextMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if _REQUEST_ID_RE.match(incoming) else "req_" + secrets.token_hex(12)
+        info = context.RequestInfo(
+            request_id=request_id,
+            ip=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:512] or None,
+        )
+        token = context.set_request(info)
+        try:
+            response = self.get_response(request)
+            if response.status_code >= 400 and not _is_json(response):
+                code, detail = _STATUS_CODES.get(response.status_code, ("error", "The request failed."))
+                replacement = problem_response(response.status_code, code, detail)
+                if response.has_header("Allow"):
+                    replacement["Allow"] = response["Allow"]
+                response = replacement
+            response["X-Request-Id"] = request_id
+            return response
+        finally:
+            context.reset_request(token)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+        if isinstance(exception, ApiError):
+            return error_response(exception)
+        logger.exception("unhandled error on %s %s", request.method, request.path)
+        code, detail = _STATUS_CODES[500]
+        return problem_response(500, code, detail)
+
+
+def _is_json(response: HttpResponse) -> bool:
+    content_type = response.get("Content-Type", "")
+    return content_type.startswith(PROBLEM_CONTENT_TYPE) or content_type.startswith("application/json")
+
+
+class TenantMiddleware:
+    """Resolve the caller and the request's App from the bearer token."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.heimdall_principal = None  # type: ignore[attr-defined]
+        request.heimdall_auth_error = None  # type: ignore[attr-defined]
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header[:7].lower() == "bearer ":
+            if "HTTP_HEIMDALL_APP" in request.META:
+                request.heimdall_auth_error = "invalid_token"  # type: ignore[attr-defined]
+            return self.get_response(request)
+        try:
+            principal = resolve_principal(header[7:].strip(), request.META.get("HTTP_HEIMDALL_APP"))
+        except ApiError as exc:
+            return error_response(exc)
+        if principal is None:
+            request.heimdall_auth_error = "invalid_token"  # type: ignore[attr-defined]
+            return self.get_response(request)
+        request.heimdall_principal = principal  # type: ignore[attr-defined]
+        tenant_token = context.set_tenant(principal.tenant)
+        try:
+            return self.get_response(request)
+        finally:
+            context.reset_tenant(tenant_token)
+
+
+def resolve_principal(token: str, acting_slug: str | None):  # type: ignore[no-untyped-def]
+    """The Principal for a bearer token (None when the token is not valid now)."""
+    from core.auth import Principal
+    from tenants.models import App
+    from tokens.state import get_state
+
+    check = get_state().check(token)
+    if not check.ok:
+        return None
+    assert check.app is not None
+    if acting_slug is not None and not check.app.is_operator:
+        raise ApiError(
+            403,
+            "permission_denied",
+            "Only operator clients may send the Heimdall-App header.",
+            errors=[{"field": "Heimdall-App", "code": "not_operator", "message": "operator only"}],
+        )
+    if acting_slug is not None and acting_slug != check.app.slug:
+        if not _SLUG_RE.match(acting_slug):
+            raise ApiError(
+                400,
+                "validation_error",
+                "The Heimdall-App header must be an App slug.",
+                errors=[{"field": "Heimdall-App", "code": "invalid_slug", "message": "not a slug"}],
+            )
+        target = App.objects.filter(slug=acting_slug).first()
+        if target is None:
+            raise ApiError(
+                404,
+                "not_found",
+                f"No App with slug '{acting_slug}' exists (Heimdall-App header).",
+                errors=[{"field": "Heimdall-App", "code": "unknown_app", "message": acting_slug}],
+            )
+        return Principal(check=check, tenant=target, acting=True)
+    app = App.objects.filter(pk=check.app.id).first()
+    if app is None:
+        return None
+    return Principal(check=check, tenant=app, acting=False)

@@ -1,0 +1,67 @@
+"""A lean base for hot endpoints (`/v1/authorize`, `/v1/oauth/token`).
+
+They are `APIView`s only so drf-spectacular documents them from their `post` method and
+`extend_schema`; at run time `dispatch` skips DRF's request wrapping, negotiation and rendering
+and calls `handle` directly, which parses the body itself and returns a plain HttpResponse.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from rest_framework.permissions import AllowAny
+from rest_framework.views import APIView
+
+from core.errors import ApiError, error_response, problem_response
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> HttpResponse:
+    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def parse_json_object(request: HttpRequest) -> dict[str, Any]:
+    raw = request.body
+    if len(raw) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", "The request body is too large.")
+    try:
+        data = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            400, "malformed_json", "The request body is not valid JSON. Send a JSON object."
+        ) from exc
+    if not isinstance(data, dict):
+        raise ApiError(
+            400,
+            "validation_error",
+            "The request body must be a JSON object.",
+            errors=[{"field": "body", "code": "invalid", "message": "must be a JSON object"}],
+        )
+    return data
+
+
+class LeanView(APIView):
+    """Documented like a DRF view, served like a plain Django one."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+    lean_methods = ("POST",)
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method not in self.lean_methods:
+            response = problem_response(405, "method_not_allowed", f"{request.method} is not allowed here.")
+            response["Allow"] = ", ".join(self.lean_methods)
+            return response
+        try:
+            return self.handle(request, *args, **kwargs)
+        except ApiError as exc:
+            return error_response(exc)
+
+    def handle(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        raise NotImplementedError

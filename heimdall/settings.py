@@ -1,0 +1,187 @@
+"""Heimdall settings: read from the environment only (django-environ).
+
+Every variable is documented in README.md ("Configuration"). Parsing is strict: a malformed value
+stops the process at start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+
+def _env(name: str, cast, default):  # type: ignore[no-untyped-def]
+    """Read one variable, failing with a message that names it."""
+    try:
+        return env(name, cast=cast, default=default)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
+
+
+DEBUG: bool = _env("DEBUG", bool, False)
+
+_DEV_SECRET_KEY = "heimdall-development-only-secret-key-never-use-in-production"
+SECRET_KEY: str = _env("SECRET_KEY", str, "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set SECRET_KEY to a long random string "
+            "(python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DEBUG=true for local development."
+        )
+    SECRET_KEY = _DEV_SECRET_KEY
+elif len(SECRET_KEY) < 32 and not DEBUG:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
+
+PUBLIC_URL: str = _env("PUBLIC_URL", str, "http://localhost:8000").rstrip("/")
+if not PUBLIC_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("PUBLIC_URL must start with http:// or https://")
+
+ALLOWED_HOSTS: list[str] = _env("ALLOWED_HOSTS", list, ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+if not ALLOWED_HOSTS:
+    from urllib.parse import urlsplit
+
+    ALLOWED_HOSTS = [urlsplit(PUBLIC_URL).hostname or "localhost"]
+
+# The key that encrypts private signing keys at rest. Derived from SECRET_KEY when unset.
+HEIMDALL_KEY_ENCRYPTION_KEY: str = _env("HEIMDALL_KEY_ENCRYPTION_KEY", str, "")
+if not HEIMDALL_KEY_ENCRYPTION_KEY and not DEBUG and "pytest" not in sys.modules:
+    warnings.warn(
+        "HEIMDALL_KEY_ENCRYPTION_KEY is not set: private signing keys are encrypted with a key "
+        "derived from SECRET_KEY. Set a dedicated key in production.",
+        stacklevel=1,
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "core",
+    "tenants",
+    "accounts",
+    "rbac",
+    "tokens",
+    "invites",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "core.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "core.middleware.TenantMiddleware",
+]
+
+ROOT_URLCONF = "heimdall.urls"
+WSGI_APPLICATION = "heimdall.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    }
+]
+
+_DEFAULT_SQLITE = f"sqlite:///{BASE_DIR / 'var' / 'heimdall.sqlite3'}"
+DATABASE_URL: str = _env("DATABASE_URL", str, "") or _DEFAULT_SQLITE
+try:
+    DATABASES = {"default": environ.Env.db_url_config(DATABASE_URL)}
+except Exception as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from exc
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = _env("DATABASE_CONN_MAX_AGE", int, 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["TEST"] = {"NAME": _env("TEST_DATABASE_NAME", str, None)}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+if PUBLIC_URL.startswith("https://"):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["core.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["core.auth.RequiresPermission"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+    "COERCE_DECIMAL_TO_STRING": False,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Heimdall API",
+    "DESCRIPTION": (
+        "Multi-tenant authentication and authorization. Every error is "
+        "`application/problem+json` (RFC 9457) with a stable `code`."
+    ),
+    "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": ["core.openapi.add_problem_responses"],
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+}
+
+# Heimdall's own knobs, with their defaults. README.md documents each.
+HEIMDALL = {
+    # How often each process re-reads the change log when no notification arrives.
+    "RESYNC_SECONDS": _env("HEIMDALL_RESYNC_SECONDS", float, 5.0),
+    # How often the change log is polled on SQLite, where there is no LISTEN/NOTIFY.
+    "SQLITE_POLL_SECONDS": _env("HEIMDALL_SQLITE_POLL_SECONDS", float, 0.5),
+    # How many verified tokens each process remembers (saves re-verifying signatures).
+    "VERIFIED_TOKEN_CACHE_SIZE": _env("HEIMDALL_VERIFIED_TOKEN_CACHE_SIZE", int, 50_000),
+    # Tokens longer than this are refused unparsed.
+    "MAX_TOKEN_BYTES": _env("HEIMDALL_MAX_TOKEN_BYTES", int, 8192),
+    # Number of trusted reverse proxies in front of Heimdall (for X-Forwarded-For).
+    "TRUSTED_PROXY_COUNT": _env("HEIMDALL_TRUSTED_PROXY_COUNT", int, 0),
+    # Password sign-in throttling.
+    "LOGIN_MAX_FAILURES_PER_IDENTITY": _env("HEIMDALL_LOGIN_MAX_FAILURES_PER_IDENTITY", int, 10),
+    "LOGIN_MAX_FAILURES_PER_IP": _env("HEIMDALL_LOGIN_MAX_FAILURES_PER_IP", int, 100),
+    "LOGIN_FAILURE_WINDOW_SECONDS": _env("HEIMDALL_LOGIN_FAILURE_WINDOW_SECONDS", int, 900),
+    # RSA modulus size for new signing keys.
+    "SIGNING_KEY_BITS": _env("HEIMDALL_SIGNING_KEY_BITS", int, 2048),
+}
+if HEIMDALL["SIGNING_KEY_BITS"] < 2048:
+    raise ImproperlyConfigured("HEIMDALL_SIGNING_KEY_BITS must be at least 2048.")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": _env("LOG_LEVEL", str, "INFO")},
+    "loggers": {
+        # Django logs every 4xx with the request path; our own middleware logs what matters.
+        "django.request": {"level": "ERROR"},
+    },
+}
+logging.captureWarnings(True)

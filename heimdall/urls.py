@@ -1,0 +1,55 @@
+"""Routes: every API path lives under /v1; probes and docs at the root."""
+
+from django.urls import path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from audit.api import AuditEventListView
+from core import health
+from rbac.api import PermissionDetailView, PermissionListView, RoleDetailView, RoleListView
+from tenants.api import AppDetailView, AppListView, CurrentAppView
+from tokens.api import (
+    ClientDetailView,
+    ClientListView,
+    ClientSecretView,
+    DiscoveryView,
+    IntrospectView,
+    JwksView,
+    RevokeView,
+    TokenView,
+)
+from tokens.authorize import AuthorizeView
+
+handler400 = "core.errors.handler400"
+handler403 = "core.errors.handler403"
+handler404 = "core.errors.handler404"
+handler500 = "core.errors.handler500"
+
+v1 = [
+    path("apps", AppListView.as_view()),
+    path("apps/<str:slug>", AppDetailView.as_view()),
+    path("apps/<str:slug>/jwks.json", JwksView.as_view()),
+    path("apps/<str:slug>/.well-known/openid-configuration", DiscoveryView.as_view()),
+    path("apps/<str:slug>/.well-known/oauth-authorization-server", DiscoveryView.as_view()),
+    path("app", CurrentAppView.as_view()),
+    path("permissions", PermissionListView.as_view()),
+    path("permissions/<str:name>", PermissionDetailView.as_view()),
+    path("roles", RoleListView.as_view()),
+    path("roles/<str:name>", RoleDetailView.as_view()),
+    path("clients", ClientListView.as_view()),
+    path("clients/<str:client_id>", ClientDetailView.as_view()),
+    path("clients/<str:client_id>/secrets", ClientSecretView.as_view()),
+    path("oauth/token", TokenView.as_view()),
+    path("oauth/revoke", RevokeView.as_view()),
+    path("oauth/introspect", IntrospectView.as_view()),
+    path("authorize", AuthorizeView.as_view()),
+    path("audit-events", AuditEventListView.as_view()),
+    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+]
+
+urlpatterns = [
+    path("healthz", health.healthz),
+    path("readyz", health.readyz),
+    path("docs", SpectacularSwaggerView.as_view(url_name="openapi")),
+    path("docs/redoc", SpectacularRedocView.as_view(url_name="openapi")),
+    *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
+]

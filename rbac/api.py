@@ -1,0 +1,220 @@
+"""Permissions and roles API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.auth import current_principal
+from core.pagination import paginate
+from core.serializers import StrictSerializer, page_of
+from rbac import services
+from rbac.models import Permission, Role
+from rbac.permissions import NAMESPACE, is_permission_name
+
+
+def _iso(moment: Any) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+class PermissionSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+class PermissionCreateSerializer(StrictSerializer):
+    name = serializers.CharField(
+        max_length=129, help_text="resource.action, lowercase [a-z0-9_-] on each side"
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+
+    def validate_name(self, value: str) -> str:
+        # Reserved names pass here so the service can answer 422 reserved_permission.
+        if not value.startswith(NAMESPACE) and not is_permission_name(value):
+            raise serializers.ValidationError(
+                "must be resource.action, lowercase [a-z0-9_-] on each side", code="invalid_permission"
+            )
+        return value
+
+
+def permission_to_json(permission: Permission) -> dict[str, Any]:
+    return {
+        "id": permission.id,
+        "name": permission.name,
+        "description": permission.description,
+        "createdAt": _iso(permission.created_at),
+    }
+
+
+class PermissionListView(APIView):
+    required_permissions = {"GET": "heimdall:roles.read", "POST": "heimdall:roles.write"}
+
+    @extend_schema(
+        operation_id="permissions_list",
+        tags=["rbac"],
+        responses=page_of(PermissionSerializer, "PermissionPage"),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(paginate(Permission.objects.all(), request.query_params, permission_to_json))
+
+    @extend_schema(
+        operation_id="permissions_create",
+        tags=["rbac"],
+        request=PermissionCreateSerializer,
+        responses={201: PermissionSerializer},
+        description="409 `permission_exists`; 422 `reserved_permission` for the heimdall: namespace.",
+    )
+    def post(self, request: Request) -> Response:
+        body = PermissionCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        permission = services.permission_create(
+            app=principal.tenant,
+            actor=principal.actor,
+            name=body.validated_data["name"],
+            description=body.validated_data.get("description", ""),
+        )
+        return Response(permission_to_json(permission), status=201)
+
+
+class PermissionDetailView(APIView):
+    required_permissions = {"GET": "heimdall:roles.read", "DELETE": "heimdall:roles.write"}
+
+    @extend_schema(operation_id="permissions_get", tags=["rbac"], responses=PermissionSerializer)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(permission_to_json(services.permission_get(name=name)))
+
+    @extend_schema(
+        operation_id="permissions_delete",
+        tags=["rbac"],
+        responses={204: None},
+        description="Roles keep naming it, but it grants nothing from now on.",
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        principal = current_principal(request)
+        services.permission_delete(app=principal.tenant, actor=principal.actor, name=name)
+        return Response(status=204)
+
+
+class RoleSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    permissions = serializers.ListField(
+        child=serializers.CharField(), help_text="As declared; patterns unexpanded."
+    )
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+_ROLE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class RoleCreateSerializer(StrictSerializer):
+    name = serializers.RegexField(
+        _ROLE_NAME,
+        max_length=64,
+        error_messages={"invalid": "must be 1-64 chars of a-z0-9_- (starting alphanumeric)"},
+    )
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    permissions = serializers.ListField(
+        child=serializers.CharField(max_length=140),
+        max_length=500,
+        help_text="Names or patterns: *, resource.*, *.action, heimdall:*",
+    )
+
+
+class RoleUpdateSerializer(StrictSerializer):
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    permissions = serializers.ListField(
+        child=serializers.CharField(max_length=140), max_length=500, required=False
+    )
+
+
+def role_to_json(role: Role) -> dict[str, Any]:
+    return {
+        "id": role.id,
+        "name": role.name,
+        "description": role.description,
+        "permissions": role.permissions,
+        "createdAt": _iso(role.created_at),
+        "updatedAt": _iso(role.updated_at),
+    }
+
+
+class RoleListView(APIView):
+    required_permissions = {"GET": "heimdall:roles.read", "POST": "heimdall:roles.write"}
+
+    @extend_schema(operation_id="roles_list", tags=["rbac"], responses=page_of(RoleSerializer, "RolePage"))
+    def get(self, request: Request) -> Response:
+        return Response(paginate(Role.objects.all(), request.query_params, role_to_json))
+
+    @extend_schema(
+        operation_id="roles_create",
+        tags=["rbac"],
+        request=RoleCreateSerializer,
+        responses={201: RoleSerializer},
+        description="422 `unknown_permission` for an undeclared name; 409 `role_exists`.",
+    )
+    def post(self, request: Request) -> Response:
+        body = RoleCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        role = services.role_create(
+            app=principal.tenant,
+            actor=principal.actor,
+            name=body.validated_data["name"],
+            description=body.validated_data.get("description", ""),
+            permissions=body.validated_data["permissions"],
+        )
+        return Response(role_to_json(role), status=201)
+
+
+class RoleDetailView(APIView):
+    required_permissions = {
+        "GET": "heimdall:roles.read",
+        "PATCH": "heimdall:roles.write",
+        "DELETE": "heimdall:roles.write",
+    }
+
+    @extend_schema(operation_id="roles_get", tags=["rbac"], responses=RoleSerializer)
+    def get(self, request: Request, name: str) -> Response:
+        return Response(role_to_json(services.role_get(name=name)))
+
+    @extend_schema(
+        operation_id="roles_update",
+        tags=["rbac"],
+        request=RoleUpdateSerializer,
+        responses=RoleSerializer,
+        description="Takes effect on existing tokens within a second.",
+    )
+    def patch(self, request: Request, name: str) -> Response:
+        body = RoleUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        role = services.role_update(
+            app=principal.tenant,
+            actor=principal.actor,
+            name=name,
+            description=body.validated_data.get("description"),
+            permissions=body.validated_data.get("permissions"),
+        )
+        return Response(role_to_json(role))
+
+    @extend_schema(
+        operation_id="roles_delete",
+        tags=["rbac"],
+        responses={204: None},
+        description="409 `role_in_use` while a client or user holds it.",
+    )
+    def delete(self, request: Request, name: str) -> Response:
+        principal = current_principal(request)
+        services.role_delete(app=principal.tenant, actor=principal.actor, name=name)
+        return Response(status=204)

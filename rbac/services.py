@@ -1,0 +1,242 @@
+"""Declaring permissions and defining roles. Each write records its audit event and publishes an
+App change, so every process's authorization state sees the new definitions within a second."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from audit.services import audit_record
+from core.changes import publish_change
+from core.context import Actor, tenant_scope
+from core.errors import ApiError, conflict, not_found
+from rbac import permissions as perms
+from rbac.models import Permission, Role
+from tenants.models import App
+
+DEFAULT_ROLES: tuple[tuple[str, str, list[str]], ...] = (
+    ("admin", "Everything, including Heimdall management.", ["*", "heimdall:*"]),
+    ("editor", "Every permission the App declares.", ["*"]),
+    ("viewer", "Every read permission the App declares.", ["*.read"]),
+)
+
+
+def _management(app: App) -> frozenset[str]:
+    return perms.management_permissions(operator=app.is_operator)
+
+
+def _declared(app: App) -> set[str]:
+    with tenant_scope(app):
+        return set(Permission.objects.values_list("name", flat=True))
+
+
+def validate_grants(*, app: App, grants: list[str], field: str) -> None:
+    """422 `unknown_permission` unless every grant is a pattern or names a known permission."""
+    malformed = [g for g in grants if not isinstance(g, str) or not perms.is_grant(g)]
+    if malformed:
+        raise ApiError(
+            400,
+            "validation_error",
+            f"'{malformed[0]}' is not a permission name or pattern (resource.action, *, resource.*, *.action).",
+            errors=[{"field": field, "code": "invalid_permission", "message": f"invalid: {malformed[0]}"}],
+        )
+    unknown = perms.undeclared(grants, declared=_declared(app), management=_management(app))
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_permission",
+            f"This App declares no permission named {', '.join(repr(u) for u in unknown[:10])}. "
+            "Declare it with POST /v1/permissions first.",
+            errors=[{"field": field, "code": "unknown_permission", "message": u} for u in unknown[:50]],
+        )
+
+
+def validate_role_names(*, app: App, roles: list[str], field: str) -> None:
+    """422 `unknown_role` unless every name is a role of the App."""
+    with tenant_scope(app):
+        known = set(Role.objects.filter(name__in=roles).values_list("name", flat=True))
+    unknown = [r for r in roles if r not in known]
+    if unknown:
+        raise ApiError(
+            422,
+            "unknown_role",
+            f"This App has no role named {', '.join(repr(u) for u in unknown[:10])}. "
+            "Create it with POST /v1/roles first.",
+            errors=[{"field": field, "code": "unknown_role", "message": u} for u in unknown[:50]],
+        )
+
+
+def roles_provision(*, app: App) -> None:
+    """Give a new App its `admin`, `editor` and `viewer` roles."""
+    with tenant_scope(app):
+        for name, description, grants in DEFAULT_ROLES:
+            Role.objects.create(app=app, name=name, description=description, permissions=grants)
+
+
+# ---- permissions ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def permission_create(*, app: App, actor: Actor, name: str, description: str = "") -> Permission:
+    if name.startswith(perms.NAMESPACE):
+        raise ApiError(
+            422,
+            "reserved_permission",
+            "The heimdall: namespace is reserved for Heimdall's own management permissions.",
+            errors=[{"field": "name", "code": "reserved_permission", "message": name}],
+        )
+    with tenant_scope(app):
+        if Permission.objects.filter(name=name).exists():
+            raise conflict("permission_exists", f"The permission '{name}' is already declared.")
+        try:
+            with transaction.atomic():
+                permission = Permission.objects.create(app=app, name=name, description=description)
+        except IntegrityError as exc:
+            raise conflict("permission_exists", f"The permission '{name}' is already declared.") from exc
+        audit_record(
+            app=app,
+            action="permission.created",
+            actor=actor,
+            target_type="permission",
+            target_id=permission.id,
+            changes={"name": name, "description": description},
+        )
+        publish_change(kind="app", app_id=app.id)
+    return permission
+
+
+def permission_get(*, name: str) -> Permission:
+    permission = Permission.objects.filter(name=name).first()
+    if permission is None:
+        raise not_found("permission")
+    return permission
+
+
+@transaction.atomic
+def permission_delete(*, app: App, actor: Actor, name: str) -> None:
+    """Undeclare a permission. Roles keep naming it as declared, but it grants nothing."""
+    if name.startswith(perms.NAMESPACE):
+        raise ApiError(
+            422,
+            "reserved_permission",
+            "Heimdall's management permissions cannot be deleted.",
+        )
+    with tenant_scope(app):
+        permission = permission_get(name=name)
+        permission.delete()
+        audit_record(
+            app=app,
+            action="permission.deleted",
+            actor=actor,
+            target_type="permission",
+            target_id=permission.id,
+            changes={"name": name},
+        )
+        publish_change(kind="app", app_id=app.id)
+
+
+# ---- roles ------------------------------------------------------------------------------------
+
+
+def role_get(*, name: str) -> Role:
+    role = Role.objects.filter(name=name).first()
+    if role is None:
+        raise not_found("role")
+    return role
+
+
+@transaction.atomic
+def role_create(*, app: App, actor: Actor, name: str, description: str = "", permissions: list[str]) -> Role:
+    grants = list(dict.fromkeys(permissions))
+    with tenant_scope(app):
+        validate_grants(app=app, grants=grants, field="permissions")
+        if Role.objects.filter(name=name).exists():
+            raise conflict("role_exists", f"A role named '{name}' already exists in this App.")
+        try:
+            with transaction.atomic():
+                role = Role.objects.create(app=app, name=name, description=description, permissions=grants)
+        except IntegrityError as exc:
+            raise conflict("role_exists", f"A role named '{name}' already exists in this App.") from exc
+        audit_record(
+            app=app,
+            action="role.created",
+            actor=actor,
+            target_type="role",
+            target_id=role.id,
+            changes={"name": name, "description": description, "permissions": grants},
+        )
+        publish_change(kind="app", app_id=app.id)
+    return role
+
+
+@transaction.atomic
+def role_update(
+    *,
+    app: App,
+    actor: Actor,
+    name: str,
+    description: str | None = None,
+    permissions: list[str] | None = None,
+) -> Role:
+    with tenant_scope(app):
+        role = Role.objects.select_for_update().filter(name=name).first()
+        if role is None:
+            raise not_found("role")
+        changes: dict[str, object] = {}
+        if permissions is not None:
+            grants = list(dict.fromkeys(permissions))
+            validate_grants(app=app, grants=grants, field="permissions")
+            if grants != role.permissions:
+                changes["permissions"] = {"from": role.permissions, "to": grants}
+                role.permissions = grants
+        if description is not None and description != role.description:
+            changes["description"] = {"from": role.description, "to": description}
+            role.description = description
+        if changes:
+            role.save()
+            audit_record(
+                app=app,
+                action="role.updated",
+                actor=actor,
+                target_type="role",
+                target_id=role.id,
+                changes=changes,
+            )
+            publish_change(kind="app", app_id=app.id)
+    return role
+
+
+@transaction.atomic
+def role_delete(*, app: App, actor: Actor, name: str) -> None:
+    """Delete a role. Holders lose what it granted at once; 409 `role_in_use` while any
+    client or user still holds it, so nobody loses access by surprise."""
+    from tokens.models import Client
+
+    with tenant_scope(app):
+        role = Role.objects.select_for_update().filter(name=name).first()
+        if role is None:
+            raise not_found("role")
+        holders = [c.id for c in Client.objects.all() if name in c.roles][:5]
+        holders += _member_holders(name)
+        if holders:
+            raise conflict(
+                "role_in_use",
+                f"The role '{name}' is still held by {', '.join(holders)}. Reassign them first.",
+            )
+        role.delete()
+        audit_record(
+            app=app,
+            action="role.deleted",
+            actor=actor,
+            target_type="role",
+            target_id=role.id,
+            changes={"name": name},
+        )
+        publish_change(kind="app", app_id=app.id)
+
+
+def _member_holders(role: str) -> list[str]:
+    try:
+        from accounts.selectors import members_holding_role
+    except ImportError:
+        return []
+    return members_holding_role(role=role, limit=5)

@@ -1,0 +1,248 @@
+"""Creating, changing and deleting Apps, and bootstrapping the operator App."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import IntegrityError, transaction
+
+from audit.services import audit_record
+from core.changes import publish_change
+from core.context import Actor, system_scope, tenant_scope
+from core.errors import ApiError, conflict, not_found
+from rbac.services import roles_provision
+from tenants.models import DEFAULT_SETTINGS, OPERATOR_SLUG, App
+from tokens.services import client_create, signing_keys_provision
+
+SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
+
+# name -> (minimum, maximum) for integer settings
+_TTL_BOUNDS: dict[str, tuple[int, int]] = {
+    "accessTokenTtlSeconds": (60, 86_400),
+    "refreshTokenTtlSeconds": (300, 31_536_000),
+    "m2mTokenTtlSeconds": (60, 86_400),
+    "delegatedTokenTtlSeconds": (30, 3_600),
+}
+
+
+def _setting_error(name: str, code: str, message: str) -> ApiError:
+    return ApiError(
+        400,
+        "validation_error",
+        f"settings.{name}: {message}",
+        errors=[{"field": f"settings.{name}", "code": code, "message": message}],
+    )
+
+
+def settings_validate(raw: Any) -> dict[str, Any]:
+    """Validate a (partial) settings object; returns the cleaned values given."""
+    if not isinstance(raw, dict):
+        raise ApiError(
+            400,
+            "validation_error",
+            "settings must be a JSON object.",
+            errors=[{"field": "settings", "code": "invalid", "message": "must be an object"}],
+        )
+    cleaned: dict[str, Any] = {}
+    for name, value in raw.items():
+        if name not in DEFAULT_SETTINGS:
+            raise _setting_error(
+                name, "unknown_setting", f"unknown setting; known: {', '.join(sorted(DEFAULT_SETTINGS))}"
+            )
+        if name in _TTL_BOUNDS:
+            low, high = _TTL_BOUNDS[name]
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise _setting_error(name, "out_of_range", f"must be an integer from {low} to {high}")
+        elif name == "redirectUris":
+            if not isinstance(value, list) or len(value) > 50:
+                raise _setting_error(name, "invalid", "must be a list of at most 50 absolute URIs")
+            for uri in value:
+                parts = urlsplit(uri) if isinstance(uri, str) else None
+                if (
+                    parts is None
+                    or len(uri) > 2000
+                    or not parts.scheme
+                    or not (parts.netloc or parts.scheme not in ("http", "https"))
+                    or parts.fragment
+                ):
+                    raise _setting_error(
+                        name, "invalid_uri", f"not an absolute URI without fragment: {uri!r}"
+                    )
+        elif name == "socialSignup":
+            if value not in ("members_only", "open"):
+                raise _setting_error(name, "invalid_choice", "must be 'members_only' or 'open'")
+        cleaned[name] = value
+    return cleaned
+
+
+def slug_validate(slug: Any) -> str:
+    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+        raise ApiError(
+            400,
+            "validation_error",
+            "slug must be 3-63 characters of a-z, 0-9 and '-'.",
+            errors=[{"field": "slug", "code": "invalid_slug", "message": "3-63 chars of a-z0-9-"}],
+        )
+    return slug
+
+
+def app_get(*, slug: str) -> App:
+    app = App.objects.filter(slug=slug).first()
+    if app is None:
+        raise not_found("App")
+    return app
+
+
+def _app_changes(app: App) -> dict[str, Any]:
+    return {"slug": app.slug, "displayName": app.display_name, "status": app.status, "settings": app.settings}
+
+
+def app_create(
+    *,
+    actor: Actor,
+    slug: str,
+    display_name: str,
+    settings: dict[str, Any] | None = None,
+    operator_app: App | None = None,
+    is_operator: bool = False,
+) -> tuple[App, Any, str]:
+    """Create an App with its signing keys, default roles and an admin client.
+
+    Returns (app, admin client, admin client secret); the secret is shown once.
+    """
+    slug_validate(slug)
+    cleaned = settings_validate(settings or {})
+    with transaction.atomic():
+        if App.objects.filter(slug=slug).exists():
+            raise conflict("slug_taken", f"An App with slug '{slug}' already exists. Choose another slug.")
+        try:
+            with transaction.atomic():
+                app = App.objects.create(
+                    slug=slug, display_name=display_name, settings=cleaned, is_operator=is_operator
+                )
+        except IntegrityError as exc:
+            raise conflict("slug_taken", f"An App with slug '{slug}' already exists.") from exc
+        signing_keys_provision(app=app)
+        roles_provision(app=app)
+        client, secret = client_create(app=app, actor=actor, name="admin", roles=["admin"])
+        audit_record(
+            app=app,
+            action="app.created",
+            actor=actor,
+            target_type="app",
+            target_id=app.id,
+            changes=_app_changes(app),
+        )
+        if operator_app is not None and operator_app.pk != app.pk:
+            audit_record(
+                app=operator_app,
+                action="app.created",
+                actor=actor,
+                target_type="app",
+                target_id=app.id,
+                changes=_app_changes(app),
+            )
+    return app, client, secret
+
+
+def app_update(
+    *,
+    app: App,
+    actor: Actor,
+    display_name: str | None = None,
+    status: str | None = None,
+    settings: dict[str, Any] | None = None,
+    operator_app: App | None = None,
+) -> App:
+    """Change an App's name, settings or status. Suspension makes its tokens fail at once."""
+    cleaned = settings_validate(settings) if settings is not None else None
+    if status is not None and status not in (App.Status.ACTIVE, App.Status.SUSPENDED):
+        raise ApiError(
+            400,
+            "validation_error",
+            "status must be 'active' or 'suspended'.",
+            errors=[{"field": "status", "code": "invalid_choice", "message": "active | suspended"}],
+        )
+    with transaction.atomic():
+        app = App.objects.select_for_update().get(pk=app.pk)
+        if status == App.Status.SUSPENDED and app.is_operator:
+            raise conflict("operator_app_protected", "The operator App cannot be suspended.")
+        changes: dict[str, Any] = {}
+        if display_name is not None and display_name != app.display_name:
+            changes["displayName"] = {"from": app.display_name, "to": display_name}
+            app.display_name = display_name
+        if cleaned:
+            merged = {**app.settings, **cleaned}
+            if merged != app.settings:
+                changes["settings"] = {"from": app.settings, "to": merged}
+                app.settings = merged
+        if status is not None and status != app.status:
+            changes["status"] = {"from": app.status, "to": status}
+            app.status = status
+        if not changes:
+            return app
+        app.save()
+        action = "app.updated"
+        if "status" in changes:
+            action = "app.suspended" if status == App.Status.SUSPENDED else "app.reactivated"
+        audit_record(
+            app=app, action=action, actor=actor, target_type="app", target_id=app.id, changes=changes
+        )
+        if operator_app is not None and operator_app.pk != app.pk:
+            audit_record(
+                app=operator_app,
+                action=action,
+                actor=actor,
+                target_type="app",
+                target_id=app.id,
+                changes=changes,
+            )
+        publish_change(kind="app", app_id=app.id)
+    return app
+
+
+def app_delete(*, app: App, actor: Actor, operator_app: App) -> None:
+    """Delete an App and everything in it; its tokens fail at once. Recorded in the operator log."""
+    if app.is_operator:
+        raise conflict("operator_app_protected", "The operator App cannot be deleted.")
+    with transaction.atomic():
+        with system_scope():  # the cascade removes every row of the deleted App
+            App.objects.filter(pk=app.pk).delete()
+        audit_record(
+            app=operator_app,
+            action="app.deleted",
+            actor=actor,
+            target_type="app",
+            target_id=app.id,
+            changes={"slug": app.slug, "displayName": app.display_name},
+        )
+        publish_change(kind="app", app_id=app.id)
+
+
+def operator_bootstrap() -> tuple[App, bool]:
+    """Create the operator App `heimdall` if missing. Idempotent; returns (app, created)."""
+    existing = App.objects.filter(slug=OPERATOR_SLUG).first()
+    if existing is not None:
+        return existing, False
+    with transaction.atomic():
+        app = App.objects.create(slug=OPERATOR_SLUG, display_name="Heimdall operator", is_operator=True)
+        signing_keys_provision(app=app)
+        roles_provision(app=app)
+        audit_record(
+            app=app,
+            action="app.created",
+            actor=Actor.system(),
+            target_type="app",
+            target_id=app.id,
+            changes=_app_changes(app),
+        )
+    return app, True
+
+
+def operator_client_create(*, name: str) -> tuple[Any, str]:
+    """An operator M2M client (role admin of the operator App: heimdall:apps.read/write and more)."""
+    app, _ = operator_bootstrap()
+    with tenant_scope(app):
+        return client_create(app=app, actor=Actor.system(), name=name, roles=["admin"])

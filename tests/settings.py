@@ -1,0 +1,13 @@
+"""Test settings: the real settings, with test-only defaults for what production must set."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
+os.environ.setdefault("PUBLIC_URL", "http://testserver")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+
+from heimdall.settings import *  # noqa: F403
+from heimdall.settings import HEIMDALL
+
+# Tests run in one process; changes reach its caches directly, with no follower thread.
+HEIMDALL["SYNC_THREAD"] = False

@@ -1,0 +1,60 @@
+"""Signing keys, machine-to-machine clients and revoked access tokens."""
+
+from __future__ import annotations
+
+from django.db import models
+
+from core.ids import id_factory
+from core.tenancy import TenantModel
+
+
+class SigningKey(TenantModel):
+    """One RS256 key pair of an App. The private half is stored encrypted (core.crypto).
+
+    Lifecycle: `next` (published, not yet signing) -> `current` (signing; exactly one per App)
+    -> `retired` (published until `retire_until`, when every token it signed has expired).
+    """
+
+    class Status(models.TextChoices):
+        NEXT = "next"
+        CURRENT = "current"
+        RETIRED = "retired"
+
+    kid = models.CharField(primary_key=True, max_length=64)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    public_pem = models.TextField()
+    private_key_encrypted = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True)
+    retire_until = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class Client(TenantModel):
+    """A machine-to-machine client. Its secret is stored only as a keyed digest."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("m2m"), editable=False)
+    name = models.CharField(max_length=200)
+    roles = models.JSONField(default=list)
+    permissions = models.JSONField(default=list)
+    access_token_ttl_seconds = models.PositiveIntegerField(null=True)
+    secret_digest = models.CharField(max_length=64)
+    previous_secret_digest = models.CharField(max_length=64, null=True)
+    previous_secret_expires_at = models.DateTimeField(null=True)
+    acts_for_users = models.BooleanField(default=False)
+    delegable_permissions = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+
+class RevokedToken(TenantModel):
+    """An access token revoked before its expiry, kept until it would have expired."""
+
+    jti = models.CharField(primary_key=True, max_length=64)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(auto_now_add=True)

@@ -1,0 +1,460 @@
+"""In-process authorization state: what `/v1/authorize` and bearer authentication need, cached.
+
+The state is a set of read-through caches, one per process:
+
+- public keys by `kid` (unknown kids are remembered briefly so garbage cannot hammer the database),
+- App snapshots (status, slug, declared permissions, role definitions, the signing kid),
+- subjects (an M2M client or a user's membership: status, roles, direct permissions),
+- revoked `jti`s, each kept until the token would have expired anyway,
+- tokens whose signature was already verified, so a token seen before is not re-verified.
+
+Entries load lazily from the database on first use and then serve every call from memory: in
+steady state a check does no query. Every change that could alter an answer is published with
+`core.changes.publish_change` inside its transaction; this process drops the affected entries at
+once, other processes when the change log reaches them (tokens.sync: LISTEN/NOTIFY on
+PostgreSQL, polling on SQLite, plus a periodic full resync as a safety net). A load that raced an
+invalidation is not cached (generation check), so a stale read cannot stick.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.conf import settings
+from django.utils import timezone
+
+from core import changes
+from core.context import system_scope
+from rbac import permissions as perms
+
+TOKEN_INVALID = "token_invalid"
+TOKEN_EXPIRED = "token_expired"
+TOKEN_REVOKED = "token_revoked"
+APP_MISMATCH = "app_mismatch"
+APP_SUSPENDED = "app_suspended"
+SUBJECT_SUSPENDED = "subject_suspended"
+PERMISSION_NOT_GRANTED = "permission_not_granted"
+
+_REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "iss", "app", "client_id"]
+_UNKNOWN_KID_TTL = 30.0
+
+
+def issuer_for(slug: str) -> str:
+    return f"{settings.PUBLIC_URL}/v1/apps/{slug}"
+
+
+@dataclass
+class AppSnapshot:
+    """What authorization needs to know of one App, as of its last change."""
+
+    id: str
+    slug: str
+    status: str
+    is_operator: bool
+    settings: dict[str, Any]
+    declared: frozenset[str]
+    management: frozenset[str]
+    roles: dict[str, tuple[str, ...]]
+    signing_kid: str | None
+    _role_grants: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def issuer(self) -> str:
+        return issuer_for(self.slug)
+
+    def role_grants(self, role: str) -> frozenset[str]:
+        grants = self._role_grants.get(role)
+        if grants is None:
+            grants = perms.expand(
+                self.roles.get(role, ()), declared=self.declared, management=self.management
+            )
+            self._role_grants[role] = grants
+        return grants
+
+    def grants(self, roles: tuple[str, ...], direct: frozenset[str]) -> frozenset[str]:
+        result = set(perms.expand(direct, declared=self.declared, management=self.management))
+        for role in roles:
+            result |= self.role_grants(role)
+        return frozenset(result)
+
+    def granting_role(self, roles: tuple[str, ...], permission: str) -> str | None:
+        for role in roles:
+            if permission in self.role_grants(role):
+                return role
+        return None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A token's subject as it stands now: an M2M client or a user's membership of the App."""
+
+    id: str
+    status: str
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+    valid_after: int  # tokens issued (iat) before this epoch second are revoked
+    acts_for_users: bool = False
+    delegable: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class _Key:
+    app_id: str
+    public_key: Any
+
+
+@dataclass
+class Check:
+    """The outcome of checking a token: its claims, App and subject, or why it fails."""
+
+    reason: str | None
+    claims: dict[str, Any] | None = None
+    app: AppSnapshot | None = None
+    subject: Subject | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.reason is None
+
+    def granted(self) -> frozenset[str]:
+        """The permissions this token grants now: current roles, capped by a narrowed scope."""
+        assert self.app is not None and self.subject is not None and self.claims is not None
+        grants = self.app.grants(self.subject.roles, self.subject.permissions)
+        if self.claims.get("narrowed"):
+            grants = grants & frozenset(str(self.claims.get("scope", "")).split())
+        return grants
+
+    def decide(self, permission: str) -> tuple[bool, str | None, str | None]:
+        """(allowed, granting role or None, reason when denied)."""
+        if not self.ok:
+            return False, None, self.reason
+        assert self.app is not None and self.subject is not None and self.claims is not None
+        if permission not in self.granted():
+            return False, None, PERMISSION_NOT_GRANTED
+        return True, self.app.granting_role(self.subject.roles, permission), None
+
+
+class AuthzState:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.generation = 0
+        self._apps: dict[str, AppSnapshot | None] = {}
+        self._keys: dict[str, _Key] = {}
+        self._unknown_kids: dict[str, float] = {}
+        self._subjects: dict[tuple[str, str], Subject | None] = {}
+        self._revoked: dict[str, float] = {}
+        self._revoked_loaded = False
+        self._verified: dict[str, dict[str, Any]] = {}
+        self._verified_max = int(settings.HEIMDALL["VERIFIED_TOKEN_CACHE_SIZE"])
+        self._max_token = int(settings.HEIMDALL["MAX_TOKEN_BYTES"])
+        self._private_keys: dict[str, Any] = {}
+
+    # ---- invalidation -------------------------------------------------------------------
+
+    def on_change(self, kind: str, app_id: str | None, key: str, data: Any) -> None:
+        with self._lock:
+            self.generation += 1
+            if kind == "app" and app_id:
+                self._apps.pop(app_id, None)
+                for kid in [k for k, v in self._keys.items() if v.app_id == app_id]:
+                    self._keys.pop(kid, None)
+                self._unknown_kids.clear()
+            elif kind == "subject" and app_id:
+                self._subjects.pop((app_id, key), None)
+            elif kind == "jti":
+                exp = float((data or {}).get("exp", time.time() + 86400))
+                self._revoked[key] = exp
+
+    def reset(self) -> None:
+        """Drop everything (full resync); entries reload on next use."""
+        with self._lock:
+            self.generation += 1
+            self._apps.clear()
+            self._keys.clear()
+            self._unknown_kids.clear()
+            self._subjects.clear()
+            self._verified.clear()
+            self._revoked.clear()
+            self._revoked_loaded = False
+
+    def _store(self, generation: int, table: dict, key: Any, value: Any) -> None:
+        with self._lock:
+            if self.generation == generation:
+                table[key] = value
+
+    # ---- loaders (the only database access, on cache misses) ---------------------------
+
+    def app(self, app_id: str) -> AppSnapshot | None:
+        try:
+            return self._apps[app_id]
+        except KeyError:
+            pass
+        generation = self.generation
+        snapshot = _load_app(app_id)
+        self._store(generation, self._apps, app_id, snapshot)
+        return snapshot
+
+    def _key(self, kid: str) -> _Key | None:
+        entry = self._keys.get(kid)
+        if entry is not None:
+            return entry
+        if self._unknown_kids.get(kid, 0) > time.monotonic():
+            return None
+        generation = self.generation
+        entry = _load_key(kid)
+        if entry is None:
+            with self._lock:
+                if len(self._unknown_kids) > 10_000:
+                    self._unknown_kids.clear()
+                self._unknown_kids[kid] = time.monotonic() + _UNKNOWN_KID_TTL
+            return None
+        self._store(generation, self._keys, kid, entry)
+        return entry
+
+    def subject(self, app_id: str, subject_id: str) -> Subject | None:
+        try:
+            return self._subjects[(app_id, subject_id)]
+        except KeyError:
+            pass
+        generation = self.generation
+        subject = _load_subject(app_id, subject_id)
+        self._store(generation, self._subjects, (app_id, subject_id), subject)
+        return subject
+
+    def is_revoked(self, jti: str) -> bool:
+        if not self._revoked_loaded:
+            generation = self.generation
+            loaded = _load_revoked()
+            with self._lock:
+                if self.generation == generation:
+                    loaded.update(self._revoked)
+                    self._revoked = loaded
+                    self._revoked_loaded = True
+                else:
+                    self._revoked.update(loaded)
+        return jti in self._revoked
+
+    def prune(self) -> None:
+        now = time.time()
+        with self._lock:
+            self._revoked = {j: e for j, e in self._revoked.items() if e > now}
+            self._verified = {t: c for t, c in self._verified.items() if c["exp"] > now}
+
+    def private_key(self, kid: str) -> Any:
+        """The decrypted private key for `kid`, decrypted once per process."""
+        key = self._private_keys.get(kid)
+        if key is None:
+            key = _load_private_key(kid)
+            self._private_keys[kid] = key
+        return key
+
+    # ---- verification -------------------------------------------------------------------
+
+    def verify(self, token: str) -> tuple[dict[str, Any] | None, str | None]:
+        """Check signature, header and claims; (claims, None) or (None, reason)."""
+        if not isinstance(token, str) or not token or len(token) > self._max_token:
+            return None, TOKEN_INVALID
+        claims = self._verified.get(token)
+        if claims is None:
+            claims, reason = self._verify_signature(token)
+            if claims is None:
+                return None, reason
+            with self._lock:
+                if len(self._verified) >= self._verified_max:
+                    self._verified.pop(next(iter(self._verified)), None)
+                self._verified[token] = claims
+        if claims["exp"] <= time.time():
+            return None, TOKEN_EXPIRED
+        return claims, None
+
+    def _verify_signature(self, token: str) -> tuple[dict[str, Any] | None, str | None]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            return None, TOKEN_INVALID
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or header.get("typ") != "at+jwt" or not isinstance(kid, str):
+            return None, TOKEN_INVALID
+        if len(kid) > 64:
+            return None, TOKEN_INVALID
+        key = self._key(kid)
+        if key is None:
+            return None, TOKEN_INVALID
+        app = self.app(key.app_id)
+        if app is None:
+            return None, TOKEN_INVALID
+        try:
+            claims = jwt.decode(
+                token,
+                key.public_key,
+                algorithms=["RS256"],
+                issuer=app.issuer,
+                leeway=5,
+                options={"require": _REQUIRED_CLAIMS, "verify_aud": False},
+            )
+        except jwt.ExpiredSignatureError:
+            return None, TOKEN_EXPIRED
+        except jwt.InvalidTokenError:
+            return None, TOKEN_INVALID
+        if (
+            claims.get("app") != key.app_id
+            or not isinstance(claims.get("sub"), str)
+            or not isinstance(claims.get("jti"), str)
+            or not isinstance(claims.get("scope", ""), str)
+        ):
+            return None, TOKEN_INVALID
+        return claims, None
+
+    def check(self, token: str, *, app_slug: str | None = None) -> Check:
+        """Everything but the permission: validity, App, revocation and subject state."""
+        claims, reason = self.verify(token)
+        if claims is None:
+            return Check(reason)
+        app = self.app(claims["app"])
+        if app is None:
+            return Check(TOKEN_INVALID)
+        if app_slug is not None and app.slug != app_slug:
+            return Check(APP_MISMATCH, claims, app)
+        if app.status != "active":
+            return Check(APP_SUSPENDED, claims, app)
+        if self.is_revoked(claims["jti"]):
+            return Check(TOKEN_REVOKED, claims, app)
+        subject = self.subject(app.id, claims["sub"])
+        if subject is None or claims["iat"] < subject.valid_after:
+            return Check(TOKEN_REVOKED, claims, app)
+        actor = claims.get("act")
+        if actor is not None:
+            actor_id = actor.get("sub") if isinstance(actor, dict) else None
+            acting = self.subject(app.id, actor_id) if isinstance(actor_id, str) else None
+            if acting is None or claims["iat"] < acting.valid_after:
+                return Check(TOKEN_REVOKED, claims, app)
+            if acting.status != "active":
+                return Check(SUBJECT_SUSPENDED, claims, app)
+        if subject.status != "active":
+            return Check(SUBJECT_SUSPENDED, claims, app, subject)
+        return Check(None, claims, app, subject)
+
+
+def _load_app(app_id: str) -> AppSnapshot | None:
+    from rbac.models import Permission, Role
+    from tenants.models import App
+    from tokens.models import SigningKey
+
+    with system_scope():  # cache loader: reads one App's rows by its id
+        app = App.objects.filter(pk=app_id).first()
+        if app is None:
+            return None
+        declared = frozenset(Permission.objects.filter(app_id=app_id).values_list("name", flat=True))
+        roles = {
+            name: tuple(grants)
+            for name, grants in Role.objects.filter(app_id=app_id).values_list("name", "permissions")
+        }
+        kid = (
+            SigningKey.objects.filter(app_id=app_id, status=SigningKey.Status.CURRENT)
+            .values_list("kid", flat=True)
+            .first()
+        )
+    return AppSnapshot(
+        id=app.id,
+        slug=app.slug,
+        status=app.status,
+        is_operator=app.is_operator,
+        settings=app.effective_settings(),
+        declared=declared,
+        management=perms.management_permissions(operator=app.is_operator),
+        roles=roles,
+        signing_kid=kid,
+    )
+
+
+def _load_key(kid: str) -> _Key | None:
+    from tokens.models import SigningKey
+
+    with system_scope():  # cache loader: a kid is globally unique
+        row = SigningKey.objects.filter(pk=kid).values_list("app_id", "public_pem").first()
+    if row is None:
+        return None
+    return _Key(app_id=row[0], public_key=load_pem_public_key(row[1].encode()))
+
+
+def _load_private_key(kid: str) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_der_private_key
+
+    from core.crypto import decrypt_private_key
+    from tokens.models import SigningKey
+
+    with system_scope():  # cache loader: a kid is globally unique
+        blob = SigningKey.objects.values_list("private_key_encrypted", flat=True).get(pk=kid)
+    return load_der_private_key(decrypt_private_key(blob, key_id=kid), password=None)
+
+
+def _epoch(moment: datetime | None) -> int:
+    return int(moment.timestamp()) if moment else 0
+
+
+def _load_subject(app_id: str, subject_id: str) -> Subject | None:
+    from tokens.models import Client
+
+    with system_scope():  # cache loader: one subject of one App, by id
+        if subject_id.startswith("m2m_"):
+            client = Client.objects.filter(app_id=app_id, pk=subject_id).first()
+            if client is None:
+                return None
+            return Subject(
+                id=client.id,
+                status="active",
+                roles=tuple(client.roles),
+                permissions=frozenset(client.permissions),
+                valid_after=0,
+                acts_for_users=client.acts_for_users,
+                delegable=frozenset(client.delegable_permissions),
+            )
+        if subject_id.startswith("usr_"):
+            from accounts.selectors import membership_state
+
+            state = membership_state(app_id=app_id, user_id=subject_id)
+            if state is None:
+                return None
+            status, roles, joined_at = state
+            return Subject(
+                id=subject_id,
+                status=status,
+                roles=tuple(roles),
+                permissions=frozenset(),
+                valid_after=_epoch(joined_at),
+            )
+    return None
+
+
+def _load_revoked() -> dict[str, float]:
+    from tokens.models import RevokedToken
+
+    with system_scope():  # cache loader: every App's unexpired revocations
+        rows = RevokedToken.objects.filter(expires_at__gt=timezone.now()).values_list("jti", "expires_at")
+        return {jti: exp.timestamp() for jti, exp in rows}
+
+
+_state: AuthzState | None = None
+_state_lock = threading.Lock()
+
+
+def get_state() -> AuthzState:
+    """This process's state; starts the change-log follower on first use."""
+    global _state
+    if _state is None:
+        with _state_lock:
+            if _state is None:
+                state = AuthzState()
+                changes.add_listener(state.on_change)
+                _state = state
+                if settings.HEIMDALL.get("SYNC_THREAD", True):
+                    from tokens.sync import start_follower
+
+                    start_follower(state)
+    return _state

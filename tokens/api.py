@@ -387,7 +387,6 @@ class ClientCreatedSerializer(ClientSerializer):
     clientSecret = serializers.CharField(help_text="Shown once; only a digest is stored.")
 
 
-
 class ClientCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)

@@ -132,9 +132,7 @@ class Follower(threading.Thread):
         def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
             # SQLite stores Django datetimes as naive UTC text; compare like with like.
             args = [
-                a.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-                if isinstance(a, datetime)
-                else a
+                a.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(a, datetime) else a
                 for a in args
             ]
             with django_connection.cursor() as cur:

@@ -1,0 +1,65 @@
+"""The fixed cast every test uses, all through the HTTP API.
+
+- `operator`: the operator client (bootstrap) and its token.
+- `acme` and `globex`: two Apps created by the operator, each with its admin client and token.
+  Tests of isolation use `globex` as the outsider for `acme`'s resources.
+- `api`: a JSON client over Django's test client (real middleware, real URL routing).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+
+from tests.helpers import Api, AppHandle, Operator
+from tokens.state import get_state
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> Any:
+    """Each test starts with empty authorization caches (ids never repeat across tests anyway)."""
+    get_state().reset()
+    yield
+    get_state().reset()
+
+
+@pytest.fixture
+def api(db: Any) -> Api:
+    return Api()
+
+
+@pytest.fixture
+def operator(api: Api, capsys: Any) -> Operator:
+    call_command("bootstrap", create_client="test-operator", json=True)
+    creds = json.loads(capsys.readouterr().out)
+    return Operator(
+        creds["clientId"], creds["clientSecret"], api.client_token(creds["clientId"], creds["clientSecret"])
+    )
+
+
+@pytest.fixture
+def make_app(api: Api, operator: Operator) -> Any:
+    def make(slug: str, **extra: Any) -> AppHandle:
+        response = api.post(
+            "/v1/apps", {"slug": slug, "displayName": slug.title(), **extra}, token=operator.token
+        )
+        assert response.status_code == 201, response.content
+        body = response.json()
+        admin = body["adminClient"]
+        token = api.client_token(admin["clientId"], admin["clientSecret"])
+        return AppHandle(slug, body["id"], admin["clientId"], admin["clientSecret"], token, body)
+
+    return make
+
+
+@pytest.fixture
+def acme(make_app: Any) -> AppHandle:
+    return make_app("acme-corp")
+
+
+@pytest.fixture
+def globex(make_app: Any) -> AppHandle:
+    return make_app("globex")

@@ -3,6 +3,15 @@
 from django.urls import path
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.api import (
+    MePasswordView,
+    MeView,
+    UserDetailView,
+    UserListView,
+    UserReactivateView,
+    UserRolesView,
+    UserSuspendView,
+)
 from audit.api import AuditEventListView
 from core import health
 from rbac.api import PermissionDetailView, PermissionListView, RoleDetailView, RoleListView
@@ -35,6 +44,13 @@ v1 = [
     path("permissions/<str:name>", PermissionDetailView.as_view()),
     path("roles", RoleListView.as_view()),
     path("roles/<str:name>", RoleDetailView.as_view()),
+    path("users", UserListView.as_view()),
+    path("users/<str:user_id>", UserDetailView.as_view()),
+    path("users/<str:user_id>/suspend", UserSuspendView.as_view()),
+    path("users/<str:user_id>/reactivate", UserReactivateView.as_view()),
+    path("users/<str:user_id>/roles", UserRolesView.as_view()),
+    path("me", MeView.as_view()),
+    path("me/password", MePasswordView.as_view()),
     path("clients", ClientListView.as_view()),
     path("clients/<str:client_id>", ClientDetailView.as_view()),
     path("clients/<str:client_id>/secrets", ClientSecretView.as_view()),

@@ -207,6 +207,7 @@ def access_token_sign(
     ttl: int,
     narrowed: bool,
     act: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Sign an RFC 9068 access token with the App's current key. Pure: writes nothing."""
     if app.signing_kid is None:
@@ -229,6 +230,8 @@ def access_token_sign(
         claims["narrowed"] = True
     if act:
         claims["act"] = act
+    if extra:
+        claims.update(extra)
     key = get_state().private_key(app.signing_kid)
     token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": app.signing_kid, "typ": "at+jwt"})
     return token, claims

@@ -1,0 +1,291 @@
+"""Users API (memberships of the caller's App) and `/v1/me`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts import services
+from accounts.models import Membership
+from core.auth import current_principal
+from core.errors import validation_error
+from core.pagination import paginate
+from core.serializers import StrictSerializer, page_of
+from tokens.services import client_get
+
+
+def _iso(moment: Any) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+class UserSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="usr_…, the same in every App the person belongs to")
+    email = serializers.EmailField()
+    displayName = serializers.CharField()
+    status = serializers.ChoiceField(choices=["active", "suspended"])
+    roles = serializers.ListField(child=serializers.CharField())
+    metadata = serializers.DictField()
+    createdAt = serializers.DateTimeField(help_text="When the user joined this App")
+    updatedAt = serializers.DateTimeField()
+    lastLoginAt = serializers.DateTimeField(allow_null=True)
+
+
+def user_to_json(membership: Membership) -> dict[str, Any]:
+    return {
+        "id": membership.identity_id,
+        "email": membership.identity.email,
+        "displayName": membership.display_name,
+        "status": membership.status,
+        "roles": membership.roles,
+        "metadata": membership.metadata,
+        "createdAt": _iso(membership.created_at),
+        "updatedAt": _iso(membership.updated_at),
+        "lastLoginAt": _iso(membership.last_login_at),
+    }
+
+
+class UserCreateSerializer(StrictSerializer):
+    email = serializers.CharField(max_length=320)
+    password = serializers.CharField(
+        required=False,
+        trim_whitespace=False,
+        max_length=4096,
+        help_text="10-128 characters, not a common password. Ignored when the person already exists in another App.",
+    )
+    displayName = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
+    metadata = serializers.JSONField(required=False)
+
+
+class UserUpdateSerializer(StrictSerializer):
+    displayName = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    metadata = serializers.JSONField(required=False, help_text="Replaces the metadata object")
+
+
+class RolesSerializer(StrictSerializer):
+    roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100)
+
+
+class UserListView(APIView):
+    required_permissions = {"GET": "heimdall:users.read", "POST": "heimdall:users.write"}
+
+    @extend_schema(
+        operation_id="users_list",
+        tags=["users"],
+        responses=page_of(UserSerializer, "UserPage"),
+        parameters=[
+            OpenApiParameter("email", OpenApiTypes.STR, description="Exact email (case-insensitive)"),
+            OpenApiParameter("status", OpenApiTypes.STR, enum=["active", "suspended"]),
+            OpenApiParameter("role", OpenApiTypes.STR, description="Users holding this role"),
+            OpenApiParameter("limit", OpenApiTypes.INT),
+            OpenApiParameter("cursor", OpenApiTypes.STR),
+        ],
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        members = Membership.objects.select_related("identity")
+        if params.get("email"):
+            members = members.filter(identity__email=services.email_normalize(params["email"]))
+        if status := params.get("status"):
+            if status not in ("active", "suspended"):
+                raise validation_error("status", "invalid_choice", "status must be active or suspended")
+            members = members.filter(status=status)
+        if role := params.get("role"):
+            if len(role) > 64 or "," in role:
+                raise validation_error("role", "invalid", "not a role name")
+            members = members.filter(roles_index__contains=f",{role},")
+        return Response(paginate(members, params, user_to_json))
+
+    @extend_schema(
+        operation_id="users_create",
+        tags=["users"],
+        request=UserCreateSerializer,
+        responses={201: UserSerializer},
+        description=(
+            "409 `user_exists` when the email already belongs to this App; 422 `weak_password`, "
+            "`unknown_role`. A person who already exists in another App gets a membership here; "
+            "their password and other Apps' profiles are left untouched."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        body = UserCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        principal = current_principal(request)
+        membership = services.user_create(
+            app=principal.tenant,
+            actor=principal.actor,
+            email=data["email"],
+            password=data.get("password"),
+            display_name=data.get("displayName", ""),
+            roles=data.get("roles"),
+            metadata=data.get("metadata"),
+        )
+        return Response(user_to_json(membership), status=201)
+
+
+class UserDetailView(APIView):
+    required_permissions = {
+        "GET": "heimdall:users.read",
+        "PATCH": "heimdall:users.write",
+        "DELETE": "heimdall:users.write",
+    }
+
+    @extend_schema(operation_id="users_get", tags=["users"], responses=UserSerializer)
+    def get(self, request: Request, user_id: str) -> Response:
+        return Response(user_to_json(services.membership_get(user_id=user_id)))
+
+    @extend_schema(
+        operation_id="users_update", tags=["users"], request=UserUpdateSerializer, responses=UserSerializer
+    )
+    def patch(self, request: Request, user_id: str) -> Response:
+        body = UserUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        membership = services.user_update(
+            app=principal.tenant,
+            actor=principal.actor,
+            user_id=user_id,
+            display_name=body.validated_data.get("displayName"),
+            metadata=body.validated_data.get("metadata"),
+        )
+        return Response(user_to_json(membership))
+
+    @extend_schema(
+        operation_id="users_delete",
+        tags=["users"],
+        responses={204: None},
+        description="Removes the membership (and the identity once it belongs to no App); tokens stop at once.",
+    )
+    def delete(self, request: Request, user_id: str) -> Response:
+        principal = current_principal(request)
+        services.user_delete(app=principal.tenant, actor=principal.actor, user_id=user_id)
+        return Response(status=204)
+
+
+class UserStatusView(APIView):
+    required_permissions = {"POST": "heimdall:users.write"}
+    target_status = "suspended"
+
+    @extend_schema(
+        tags=["users"],
+        request=None,
+        responses=UserSerializer,
+        description="409 `already_suspended` / `already_active`. Takes effect on existing tokens at once.",
+    )
+    def post(self, request: Request, user_id: str) -> Response:
+        principal = current_principal(request)
+        membership = services.user_set_status(
+            app=principal.tenant, actor=principal.actor, user_id=user_id, status=self.target_status
+        )
+        return Response(user_to_json(membership))
+
+
+class UserSuspendView(UserStatusView):
+    target_status = "suspended"
+
+
+class UserReactivateView(UserStatusView):
+    target_status = "active"
+
+
+class UserRolesView(APIView):
+    required_permissions = {"PUT": "heimdall:users.write"}
+
+    @extend_schema(
+        operation_id="users_set_roles",
+        tags=["users"],
+        request=RolesSerializer,
+        responses=UserSerializer,
+        description="Replaces the user's roles in this App; 422 `unknown_role`.",
+    )
+    def put(self, request: Request, user_id: str) -> Response:
+        body = RolesSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        membership = services.user_set_roles(
+            app=principal.tenant, actor=principal.actor, user_id=user_id, roles=body.validated_data["roles"]
+        )
+        return Response(user_to_json(membership))
+
+
+# ---- /v1/me ------------------------------------------------------------------------------------
+
+
+class MeSerializer(serializers.Serializer):
+    type = serializers.ChoiceField(choices=["user", "client"])
+    id = serializers.CharField()
+    app = serializers.CharField(help_text="The App slug")
+    permissions = serializers.ListField(child=serializers.CharField(), help_text="What this token grants now")
+    roles = serializers.ListField(child=serializers.CharField())
+    email = serializers.CharField(required=False)
+    displayName = serializers.CharField(required=False)
+    status = serializers.CharField(required=False)
+    metadata = serializers.DictField(required=False)
+    name = serializers.CharField(required=False, help_text="Clients only")
+
+
+class PasswordChangeSerializer(StrictSerializer):
+    currentPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
+    newPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
+
+
+class MeView(APIView):
+    required_permissions = {"GET": None}
+
+    @extend_schema(
+        operation_id="me", tags=["me"], responses=MeSerializer, summary="The token's own user or client"
+    )
+    def get(self, request: Request) -> Response:
+        principal = current_principal(request)
+        check = principal.check
+        base = {
+            "id": principal.subject_id,
+            "app": principal.tenant.slug,
+            "permissions": sorted(check.granted()),
+        }
+        if principal.kind == "client":
+            client = client_get(client_id=principal.subject_id)
+            return Response({"type": "client", **base, "name": client.name, "roles": client.roles})
+        membership = services.membership_get(user_id=principal.subject_id)
+        profile = user_to_json(membership)
+        profile.pop("id")
+        return Response({"type": "user", **base, **profile})
+
+
+class MePasswordView(APIView):
+    required_permissions = {"POST": None}
+
+    @extend_schema(
+        operation_id="me_password",
+        tags=["me"],
+        request=PasswordChangeSerializer,
+        responses={204: None},
+        description=(
+            "Users only. 403 `invalid_current_password`; 422 `weak_password`. Revokes the user's "
+            "other refresh tokens in every App (the session of this access token is kept)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        body = PasswordChangeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        if principal.kind != "user" or principal.acting:
+            from core.errors import ApiError
+
+            raise ApiError(403, "permission_denied", "Only a user's own token can change its password.")
+        services.password_change(
+            app=principal.tenant,
+            actor=principal.actor,
+            user_id=principal.subject_id,
+            current_password=body.validated_data["currentPassword"],
+            new_password=body.validated_data["newPassword"],
+            keep_family=principal.claims.get("sid"),
+        )
+        return Response(status=204)

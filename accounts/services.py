@@ -1,0 +1,264 @@
+"""Users and memberships: every write, with its audit event, in one transaction.
+
+An App only ever sees a user through its membership. Adding an identity that already exists to
+another App creates a membership and leaves the identity's password (and other Apps' profiles)
+untouched. Changes that alter what a user's tokens may do publish a subject change, so
+`/v1/authorize` and introspection apply them at once; refresh tokens of a suspended or removed
+member are revoked in the same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Identity, Membership, RefreshToken
+from accounts.passwords import password_hash, password_validate, password_verify
+from audit.services import audit_record
+from core.changes import publish_change
+from core.context import Actor, system_scope, tenant_scope
+from core.errors import ApiError, conflict, not_found
+from tenants.models import App
+
+_EMAIL_VALIDATOR = EmailValidator()
+MAX_METADATA_BYTES = 16 * 1024
+
+
+def email_normalize(raw: Any, *, field: str = "email") -> str:
+    """Trim, Unicode-normalize (NFC) and lowercase an email; 400 when it is not one."""
+    if not isinstance(raw, str):
+        raise _email_error(field)
+    email = unicodedata.normalize("NFC", raw.strip()).lower()
+    if (
+        not email
+        or len(email) > 254
+        or any(unicodedata.category(c).startswith(("C", "Z")) and c != " " for c in email)
+        or " " in email
+    ):
+        raise _email_error(field)
+    try:
+        _EMAIL_VALIDATOR(email)
+    except DjangoValidationError as exc:
+        raise _email_error(field) from exc
+    return email
+
+
+def _email_error(field: str) -> ApiError:
+    return ApiError(
+        400,
+        "validation_error",
+        "email is not a valid email address.",
+        errors=[{"field": field, "code": "invalid_email", "message": "not a valid email address"}],
+    )
+
+
+def metadata_validate(metadata: Any) -> dict[str, Any]:
+    if not isinstance(metadata, dict):
+        raise ApiError(
+            400,
+            "validation_error",
+            "metadata must be a JSON object.",
+            errors=[{"field": "metadata", "code": "invalid", "message": "must be an object"}],
+        )
+    if len(json.dumps(metadata)) > MAX_METADATA_BYTES:
+        raise ApiError(
+            400,
+            "validation_error",
+            f"metadata is at most {MAX_METADATA_BYTES} bytes of JSON.",
+            errors=[{"field": "metadata", "code": "too_large", "message": "too large"}],
+        )
+    return metadata
+
+
+def membership_get(*, user_id: str) -> Membership:
+    """The current App's membership of `user_id`, or 404 (also for another App's users)."""
+    membership = Membership.objects.select_related("identity").filter(identity_id=user_id).first()
+    if membership is None:
+        raise not_found("user")
+    return membership
+
+
+def _locked(user_id: str) -> Membership:
+    membership = Membership.objects.select_for_update().filter(identity_id=user_id).first()
+    if membership is None:
+        raise not_found("user")
+    return membership
+
+
+def _audit(app: App, actor: Actor, action: str, user_id: str, changes: dict[str, Any] | None = None) -> None:
+    audit_record(app=app, action=action, actor=actor, target_type="user", target_id=user_id, changes=changes)
+
+
+def user_create(
+    *,
+    app: App,
+    actor: Actor,
+    email: str,
+    password: str | None = None,
+    display_name: str = "",
+    roles: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> Membership:
+    """Add a user to `app`: a new identity, or a membership for an identity other Apps know."""
+    from rbac.services import validate_role_names
+
+    email = email_normalize(email)
+    roles = list(dict.fromkeys(roles or []))
+    metadata = metadata_validate(metadata or {})
+    with transaction.atomic(), tenant_scope(app):
+        validate_role_names(app=app, roles=roles, field="roles")
+        with system_scope():  # identities are global; only their memberships are per App
+            identity = Identity.objects.select_for_update().filter(email=email).first()
+        created_identity = identity is None
+        if identity is None:
+            if password is not None:
+                password_validate(password, email=email)
+            try:
+                with transaction.atomic():
+                    identity = Identity.objects.create(
+                        email=email,
+                        password_hash=password_hash(password) if password is not None else None,
+                        password_changed_at=timezone.now() if password is not None else None,
+                    )
+            except IntegrityError as exc:
+                raise conflict(
+                    "user_exists", "A user with this email was created concurrently; retry."
+                ) from exc
+        elif Membership.objects.filter(identity=identity).exists():
+            raise conflict("user_exists", "A user with this email already belongs to this App.")
+        membership = Membership(app=app, identity=identity, display_name=display_name, metadata=metadata)
+        membership.set_roles(roles)
+        try:
+            with transaction.atomic():
+                membership.save(force_insert=True)
+        except IntegrityError as exc:
+            raise conflict("user_exists", "A user with this email already belongs to this App.") from exc
+        _audit(
+            app,
+            actor,
+            "user.created",
+            identity.id,
+            {"email": email, "roles": roles, "displayName": display_name, "newIdentity": created_identity},
+        )
+        publish_change(kind="subject", app_id=app.id, key=identity.id)
+    membership.identity = identity
+    return membership
+
+
+def user_update(
+    *, app: App, actor: Actor, user_id: str, display_name: str | None = None, metadata: Any = None
+) -> Membership:
+    """Change the profile this App sees (displayName, metadata). Other Apps see no change."""
+    with transaction.atomic(), tenant_scope(app):
+        membership = _locked(user_id)
+        changes: dict[str, Any] = {}
+        if display_name is not None and display_name != membership.display_name:
+            changes["displayName"] = {"from": membership.display_name, "to": display_name}
+            membership.display_name = display_name
+        if metadata is not None:
+            metadata = metadata_validate(metadata)
+            if metadata != membership.metadata:
+                changes["metadata"] = {"from": membership.metadata, "to": metadata}
+                membership.metadata = metadata
+        if changes:
+            membership.save()
+            _audit(app, actor, "user.updated", user_id, changes)
+        return membership_get(user_id=user_id)
+
+
+def _revoke_member_refresh_tokens(membership: Membership) -> int:
+    return RefreshToken.objects.filter(membership=membership, revoked_at__isnull=True).update(
+        revoked_at=timezone.now()
+    )
+
+
+def user_set_status(*, app: App, actor: Actor, user_id: str, status: str) -> Membership:
+    """Suspend or reactivate a member. Suspension stops their tokens at once and revokes their
+    refresh tokens; 409 when the user already has that status."""
+    with transaction.atomic(), tenant_scope(app):
+        membership = _locked(user_id)
+        if membership.status == status:
+            code = "already_suspended" if status == Membership.Status.SUSPENDED else "already_active"
+            raise conflict(code, f"The user is already {status}.")
+        previous = membership.status
+        membership.status = status
+        membership.save()
+        if status == Membership.Status.SUSPENDED:
+            _revoke_member_refresh_tokens(membership)
+        action = "user.suspended" if status == Membership.Status.SUSPENDED else "user.reactivated"
+        _audit(app, actor, action, user_id, {"status": {"from": previous, "to": status}})
+        publish_change(kind="subject", app_id=app.id, key=user_id)
+        return membership_get(user_id=user_id)
+
+
+def user_set_roles(*, app: App, actor: Actor, user_id: str, roles: list[str]) -> Membership:
+    """Replace a member's roles; existing tokens follow at once."""
+    from rbac.services import validate_role_names
+
+    roles = list(dict.fromkeys(roles))
+    with transaction.atomic(), tenant_scope(app):
+        validate_role_names(app=app, roles=roles, field="roles")
+        membership = _locked(user_id)
+        if roles != membership.roles:
+            previous = membership.roles
+            membership.set_roles(roles)
+            membership.save()
+            _audit(app, actor, "user.roles_changed", user_id, {"roles": {"from": previous, "to": roles}})
+            publish_change(kind="subject", app_id=app.id, key=user_id)
+        return membership_get(user_id=user_id)
+
+
+def user_delete(*, app: App, actor: Actor, user_id: str) -> None:
+    """Remove the membership (its refresh tokens go with it); the identity goes with its last one."""
+    with transaction.atomic(), tenant_scope(app):
+        membership = _locked(user_id)
+        identity_id = membership.identity_id
+        membership.delete()
+        with system_scope():  # is the identity still a member anywhere?
+            orphan = not Membership.objects.filter(identity_id=identity_id).exists()
+            if orphan:
+                Identity.objects.filter(pk=identity_id).delete()
+        _audit(app, actor, "user.deleted", user_id, {"identityDeleted": orphan})
+        publish_change(kind="subject", app_id=app.id, key=user_id)
+
+
+def password_change(
+    *, app: App, actor: Actor, user_id: str, current_password: str, new_password: str, keep_family: str | None
+) -> None:
+    """The user's own password change: checks the current one, refuses weak ones, and revokes
+    the user's other refresh tokens in every App (all but the session `keep_family`)."""
+    with system_scope():  # the identity is shared by the user's Apps
+        identity = Identity.objects.filter(pk=user_id).first()
+    if identity is None:
+        raise not_found("user")
+    if not password_verify(identity.password_hash, current_password):
+        with transaction.atomic(), tenant_scope(app):
+            _audit(app, actor, "user.password_change_failed", user_id, {"reason": "wrong_current_password"})
+        raise ApiError(
+            403,
+            "invalid_current_password",
+            "currentPassword is not this account's password.",
+            errors=[{"field": "currentPassword", "code": "invalid", "message": "does not match"}],
+        )
+    password_validate(new_password, email=identity.email, field="newPassword")
+    new_hash = password_hash(new_password)
+    with transaction.atomic():
+        with system_scope():  # lock the identity, and revoke its refresh tokens in every App
+            locked = Identity.objects.select_for_update().get(pk=user_id)
+            if locked.password_hash != identity.password_hash:
+                raise conflict("password_changed_concurrently", "The password changed meanwhile; retry.")
+            locked.password_hash = new_hash
+            locked.password_changed_at = timezone.now()
+            locked.save()
+            others = RefreshToken.objects.filter(membership__identity_id=user_id, revoked_at__isnull=True)
+            if keep_family:
+                others = others.exclude(family=keep_family)
+            revoked = others.update(revoked_at=timezone.now())
+        with tenant_scope(app):
+            _audit(app, actor, "user.password_changed", user_id, {"refreshTokensRevoked": revoked})

@@ -11,7 +11,6 @@ so tenant-owned querysets are scoped before any view runs.
 
 from __future__ import annotations
 
-import logging
 import re
 import secrets
 from collections.abc import Callable
@@ -21,8 +20,6 @@ from django.http import HttpRequest, HttpResponse
 
 from core import context
 from core.errors import PROBLEM_CONTENT_TYPE, ApiError, error_response, problem_response
-
-logger = logging.getLogger("heimdall.request")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
@@ -73,12 +70,12 @@ class RequestContextMiddleware:
         finally:
             context.reset_request(token)
 
-    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse:
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, ApiError):
             return error_response(exception)
-        logger.exception("unhandled error on %s %s", request.method, request.path)
-        code, detail = _STATUS_CODES[500]
-        return problem_response(500, code, detail)
+        # Everything else goes through Django's own handling (404, 403, 400 for suspicious
+        # requests, logged 500 via handler500); __call__ turns any HTML page into problem+json.
+        return None
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -116,6 +116,10 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
+# Only the API docs' assets (Swagger UI, ReDoc from drf-spectacular-sidecar) are static files;
+# heimdall.urls serves them itself so /docs works offline with no web server in front.
+STATIC_URL = "/static/"
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
 if PUBLIC_URL.startswith("https://"):

@@ -1,6 +1,10 @@
 """Routes: every API path lives under /v1; probes and docs at the root."""
 
-from django.urls import path
+from pathlib import Path
+
+import drf_spectacular_sidecar
+from django.urls import path, re_path
+from django.views.static import serve
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from accounts.api import (
@@ -23,6 +27,7 @@ from tokens.api import (
     DiscoveryView,
     IntrospectView,
     JwksView,
+    OAuthMetadataView,
     RevokeView,
     TokenView,
 )
@@ -38,7 +43,7 @@ v1 = [
     path("apps/<str:slug>", AppDetailView.as_view()),
     path("apps/<str:slug>/jwks.json", JwksView.as_view()),
     path("apps/<str:slug>/.well-known/openid-configuration", DiscoveryView.as_view()),
-    path("apps/<str:slug>/.well-known/oauth-authorization-server", DiscoveryView.as_view()),
+    path("apps/<str:slug>/.well-known/oauth-authorization-server", OAuthMetadataView.as_view()),
     path("app", CurrentAppView.as_view()),
     path("permissions", PermissionListView.as_view()),
     path("permissions/<str:name>", PermissionDetailView.as_view()),
@@ -67,5 +72,10 @@ urlpatterns = [
     path("readyz", health.readyz),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi")),
     path("docs/redoc", SpectacularRedocView.as_view(url_name="openapi")),
+    re_path(
+        r"^static/(?P<path>drf_spectacular_sidecar/.+)$",
+        serve,
+        {"document_root": Path(drf_spectacular_sidecar.__file__).parent / "static"},
+    ),
     *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
 ]

@@ -545,3 +545,16 @@ class ClientSecretView(APIView):
                 "previousSecretExpiresAt": _iso(client.previous_secret_expires_at),
             }
         )
+
+
+class OAuthMetadataView(DiscoveryView):
+    """The same metadata at RFC 8414's own well-known path."""
+
+    @extend_schema(
+        operation_id="oauth_authorization_server",
+        tags=["oauth"],
+        summary="Authorization server metadata at /.well-known/oauth-authorization-server",
+        responses={200: OpenApiResponse(description="RFC 8414 metadata")},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        return super().get(request, slug)

@@ -47,7 +47,10 @@ def _moment(params: Any, name: str) -> datetime | None:
     raw = params.get(name)
     if raw is None or raw == "":
         return None
-    parsed = parse_datetime(raw) if len(raw) <= 64 else None
+    try:
+        parsed = parse_datetime(raw) if len(raw) <= 64 else None
+    except ValueError:  # well-formed but impossible, e.g. month 13
+        parsed = None
     if parsed is None or parsed.tzinfo is None:
         raise validation_error(name, "invalid_datetime", f"{name} must be an RFC 3339 timestamp with offset")
     return parsed

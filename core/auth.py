@@ -88,6 +88,8 @@ class RequiresPermission(permissions.BasePermission):
         # Fail closed: a view must declare every method it serves (None = any valid token).
         required: dict[str, str | None] = view.required_permissions
         method = request.method or "GET"
+        if method != "OPTIONS" and not hasattr(view, method.lower()):
+            return True  # DRF answers 405 for a method the view does not serve
         if method not in required and "*" not in required:
             raise permission_denied(f"(undeclared for {method})")
         permission = required.get(method, required.get("*"))

@@ -18,6 +18,17 @@ class StrictSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 {name: ["Unknown field."] for name in unknown}, code="unknown_field"
             )
+        # DRF turns 123 into "123" for a CharField; an API that validates input refuses it.
+        wrong = {
+            name: ["Must be a string."]
+            for name, field in self.fields.items()
+            if isinstance(field, serializers.CharField)
+            and name in data
+            and data[name] is not None
+            and not isinstance(data[name], str)
+        }
+        if wrong:
+            raise serializers.ValidationError(wrong, code="invalid_type")
         return super().to_internal_value(data)
 
 

@@ -121,6 +121,7 @@ class UserListView(APIView):
         membership = services.user_create(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             email=data["email"],
             password=data.get("password"),
             display_name=data.get("displayName", ""),
@@ -210,7 +211,11 @@ class UserRolesView(APIView):
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
         membership = services.user_set_roles(
-            app=principal.tenant, actor=principal.actor, user_id=user_id, roles=body.validated_data["roles"]
+            app=principal.tenant,
+            actor=principal.actor,
+            ceiling=principal.grant_ceiling,
+            user_id=user_id,
+            roles=body.validated_data["roles"],
         )
         return Response(user_to_json(membership))
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from accounts.models import Membership
 from core.context import system_scope
 
 
-def membership_state(*, app_id: str, user_id: str) -> tuple[str, list[str], datetime] | None:
-    """(status, roles, joined_at) of a user's membership of an App, or None."""
+def membership_state(*, app_id: str, user_id: str) -> tuple[str, str, list[str]] | None:
+    """(membership id, status, roles) of a user's membership of an App, or None."""
     with system_scope():  # authorization-state loader: one membership, by App and identity
         row = (
             Membership.objects.filter(app_id=app_id, identity_id=user_id)
-            .values_list("status", "roles", "created_at")
+            .values_list("id", "status", "roles")
             .first()
         )
     return row

@@ -118,7 +118,7 @@ def _issue(
         scope=scope_set,
         ttl=ttl,
         narrowed=narrowed,
-        extra={"sid": family},
+        extra={"sid": family, "mid": membership.id},
     )
     refresh = crypto.new_secret("refresh_token")
     refresh_ttl = int(snapshot.settings["refreshTokenTtlSeconds"])
@@ -302,17 +302,21 @@ def refresh_grant(
     raise _invalid_grant(refusal)
 
 
-def refresh_token_revoke(*, app_id: str, actor: Actor, token: str) -> bool:
-    """RFC 7009 for refresh tokens: revoke the token's whole session (family)."""
+def refresh_token_revoke(*, caller: Any, token: str) -> bool:
+    """RFC 7009 for refresh tokens: revoke the token's whole session (family). Holding the token
+    is authority enough; an authenticated caller must belong to the token's App."""
     if not token.startswith(crypto.SECRET_PREFIXES["refresh_token"]):
         return False
     with transaction.atomic():
         with system_scope():  # found by digest, then required to belong to the caller's App
             row = (
-                RefreshToken.objects.select_related("app").filter(digest=crypto.secret_digest(token)).first()
+                RefreshToken.objects.select_related("app", "membership")
+                .filter(digest=crypto.secret_digest(token))
+                .first()
             )
-        if row is None or row.app_id != app_id:
-            return False
+        if row is None or (caller is not None and row.app_id != caller.app_id):
+            return True  # nothing of the caller's to revoke; RFC 7009 answers 200 all the same
+        actor = caller.actor if caller is not None else Actor("user", row.membership.identity_id)
         with tenant_scope(row.app):
             count = RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
                 revoked_at=timezone.now()

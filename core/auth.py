@@ -54,6 +54,11 @@ class Principal:
     def is_authenticated(self) -> bool:  # DRF's IsAuthenticated reads this
         return True
 
+    @property
+    def grant_ceiling(self) -> frozenset[str] | None:
+        """What this caller may hand out: its own permissions (operators acting: anything)."""
+        return None if self.acting else self.check.granted()
+
     def has(self, permission: str, *, method: str = "GET") -> bool:
         """May this caller use `permission` in the request's App?"""
         if self.acting:

@@ -5,7 +5,7 @@ from pathlib import Path
 import drf_spectacular_sidecar
 from django.urls import path, re_path
 from django.views.static import serve
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from accounts.api import (
     MePasswordView,
@@ -71,7 +71,6 @@ urlpatterns = [
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi")),
-    path("docs/redoc", SpectacularRedocView.as_view(url_name="openapi")),
     re_path(
         r"^static/(?P<path>drf_spectacular_sidecar/.+)$",
         serve,

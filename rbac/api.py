@@ -170,6 +170,7 @@ class RoleListView(APIView):
         role = services.role_create(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             name=body.validated_data["name"],
             description=body.validated_data.get("description", ""),
             permissions=body.validated_data["permissions"],
@@ -202,6 +203,7 @@ class RoleDetailView(APIView):
         role = services.role_update(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             name=name,
             description=body.validated_data.get("description"),
             permissions=body.validated_data.get("permissions"),

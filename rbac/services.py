@@ -29,8 +29,25 @@ def _declared(app: App) -> set[str]:
         return set(Permission.objects.values_list("name", flat=True))
 
 
-def validate_grants(*, app: App, grants: list[str], field: str) -> None:
-    """422 `unknown_permission` unless every grant is a pattern or names a known permission."""
+def _beyond_ceiling(granted: frozenset[str], ceiling: frozenset[str] | None, field: str) -> None:
+    """403 when a caller tries to hand out permissions it does not hold itself."""
+    if ceiling is None:
+        return
+    beyond = sorted(granted - ceiling)
+    if beyond:
+        raise ApiError(
+            403,
+            "permission_denied",
+            f"You cannot grant permissions you do not hold: {', '.join(beyond[:10])}.",
+            errors=[{"field": field, "code": "exceeds_own_permissions", "message": p} for p in beyond[:50]],
+        )
+
+
+def validate_grants(
+    *, app: App, grants: list[str], field: str, ceiling: frozenset[str] | None = None
+) -> None:
+    """422 `unknown_permission` unless every grant is a pattern or names a known permission;
+    403 when `ceiling` (the caller's own permissions) does not cover what the grants give."""
     malformed = [g for g in grants if not isinstance(g, str) or not perms.is_grant(g)]
     if malformed:
         raise ApiError(
@@ -39,7 +56,8 @@ def validate_grants(*, app: App, grants: list[str], field: str) -> None:
             f"'{malformed[0]}' is not a permission name or pattern (resource.action, *, resource.*, *.action).",
             errors=[{"field": field, "code": "invalid_permission", "message": f"invalid: {malformed[0]}"}],
         )
-    unknown = perms.undeclared(grants, declared=_declared(app), management=_management(app))
+    declared = _declared(app)
+    unknown = perms.undeclared(grants, declared=declared, management=_management(app))
     if unknown:
         raise ApiError(
             422,
@@ -48,12 +66,17 @@ def validate_grants(*, app: App, grants: list[str], field: str) -> None:
             "Declare it with POST /v1/permissions first.",
             errors=[{"field": field, "code": "unknown_permission", "message": u} for u in unknown[:50]],
         )
+    _beyond_ceiling(perms.expand(grants, declared=declared, management=_management(app)), ceiling, field)
 
 
-def validate_role_names(*, app: App, roles: list[str], field: str) -> None:
-    """422 `unknown_role` unless every name is a role of the App."""
+def validate_role_names(
+    *, app: App, roles: list[str], field: str, ceiling: frozenset[str] | None = None
+) -> None:
+    """422 `unknown_role` unless every name is a role of the App; 403 when `ceiling` (the
+    caller's own permissions) does not cover what the roles grant."""
     with tenant_scope(app):
-        known = set(Role.objects.filter(name__in=roles).values_list("name", flat=True))
+        definitions = dict(Role.objects.filter(name__in=roles).values_list("name", "permissions"))
+        known = set(definitions)
     unknown = [r for r in roles if r not in known]
     if unknown:
         raise ApiError(
@@ -62,6 +85,11 @@ def validate_role_names(*, app: App, roles: list[str], field: str) -> None:
             f"This App has no role named {', '.join(repr(u) for u in unknown[:10])}. "
             "Create it with POST /v1/roles first.",
             errors=[{"field": field, "code": "unknown_role", "message": u} for u in unknown[:50]],
+        )
+    if ceiling is not None:
+        grants = [g for name in roles for g in definitions[name]]
+        _beyond_ceiling(
+            perms.expand(grants, declared=_declared(app), management=_management(app)), ceiling, field
         )
 
 
@@ -122,13 +150,14 @@ def permission_delete(*, app: App, actor: Actor, name: str) -> None:
         )
     with tenant_scope(app):
         permission = permission_get(name=name)
+        permission_id = permission.id  # delete() clears the pk
         permission.delete()
         audit_record(
             app=app,
             action="permission.deleted",
             actor=actor,
             target_type="permission",
-            target_id=permission.id,
+            target_id=permission_id,
             changes={"name": name},
         )
         publish_change(kind="app", app_id=app.id)
@@ -145,10 +174,18 @@ def role_get(*, name: str) -> Role:
 
 
 @transaction.atomic
-def role_create(*, app: App, actor: Actor, name: str, description: str = "", permissions: list[str]) -> Role:
+def role_create(
+    *,
+    app: App,
+    actor: Actor,
+    name: str,
+    description: str = "",
+    permissions: list[str],
+    ceiling: frozenset[str] | None = None,
+) -> Role:
     grants = list(dict.fromkeys(permissions))
     with tenant_scope(app):
-        validate_grants(app=app, grants=grants, field="permissions")
+        validate_grants(app=app, grants=grants, field="permissions", ceiling=ceiling)
         if Role.objects.filter(name=name).exists():
             raise conflict("role_exists", f"A role named '{name}' already exists in this App.")
         try:
@@ -176,6 +213,7 @@ def role_update(
     name: str,
     description: str | None = None,
     permissions: list[str] | None = None,
+    ceiling: frozenset[str] | None = None,
 ) -> Role:
     with tenant_scope(app):
         role = Role.objects.select_for_update().filter(name=name).first()
@@ -184,7 +222,7 @@ def role_update(
         changes: dict[str, object] = {}
         if permissions is not None:
             grants = list(dict.fromkeys(permissions))
-            validate_grants(app=app, grants=grants, field="permissions")
+            validate_grants(app=app, grants=grants, field="permissions", ceiling=ceiling)
             if grants != role.permissions:
                 changes["permissions"] = {"from": role.permissions, "to": grants}
                 role.permissions = grants
@@ -222,13 +260,14 @@ def role_delete(*, app: App, actor: Actor, name: str) -> None:
                 "role_in_use",
                 f"The role '{name}' is still held by {', '.join(holders)}. Reassign them first.",
             )
+        role_id = role.id  # delete() clears the pk
         role.delete()
         audit_record(
             app=app,
             action="role.deleted",
             actor=actor,
             target_type="role",
-            target_id=role.id,
+            target_id=role_id,
             changes={"name": name},
         )
         publish_change(kind="app", app_id=app.id)

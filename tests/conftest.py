@@ -15,6 +15,7 @@ import pytest
 from django.core.management import call_command
 
 from tests.helpers import Api, AppHandle, Operator
+from tests.keypool import fast_signing_keys  # noqa: F401 - autouse: pooled RSA keys
 from tokens.state import get_state
 
 

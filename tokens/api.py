@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -136,38 +137,52 @@ class TokenView(LeanView):
 # ---- caller of revoke / introspect --------------------------------------------------------------
 
 
-def _oauth_caller(
-    request: HttpRequest, params: dict[str, str], permission: str
-) -> tuple[str, Actor, str | None]:
-    """(App id, actor, bearer token) of a client or bearer caller of revoke/introspect."""
+@dataclass(frozen=True)
+class Caller:
+    """Who calls revoke/introspect: a client (by its credentials) or a bearer token."""
+
+    app_id: str
+    actor: Actor
+    client_id: str | None  # the authenticated client, or the bearer token's subject
+    privileged: bool  # holds the management permission the endpoint names
+    bearer: str | None = None
+
+
+def _oauth_caller(request: HttpRequest, params: dict[str, str], permission: str) -> Caller | None:
+    """The authenticated caller, None when none authenticated; 401 for bad client credentials."""
     creds = client_credentials_from(request, params)
     if creds is not None:
         client = services.client_authenticate(client_id=creds[0], client_secret=creds[1])
-        if client is None:
+        snapshot = get_state().app(client.app_id) if client is not None else None
+        if client is None or snapshot is None or snapshot.status != "active":
             raise oauth_error(
                 "invalid_client",
                 "Client authentication failed.",
                 status=401,
                 headers={"WWW-Authenticate": 'Basic realm="heimdall"'},
             )
-        snapshot = get_state().app(client.app_id)
-        if snapshot is None or snapshot.status != "active":
-            raise oauth_error("invalid_client", "This client's App is suspended.", status=401)
-        return client.app_id, Actor("client", client.id), None
+        held = snapshot.grants(tuple(client.roles), frozenset(client.permissions))
+        return Caller(client.app_id, Actor("client", client.id), client.id, permission in held)
     principal: Principal | None = getattr(request, "heimdall_principal", None)
     if principal is None:
-        raise oauth_error(
-            "invalid_client",
-            "Authenticate as a client of the token's App (HTTP Basic or body) or with a bearer token.",
-            status=401,
-            headers={"WWW-Authenticate": 'Basic realm="heimdall", Bearer realm="heimdall"'},
-        )
+        return None
     bearer = request.META.get("HTTP_AUTHORIZATION", "")[7:].strip()
-    if not principal.has(permission, method="POST") and params.get("token") != bearer:
-        raise ApiError(
-            403, "permission_denied", f"This token lacks the permission '{permission}'.", oauth=True
-        )
-    return principal.tenant.id, principal.actor, bearer
+    return Caller(
+        principal.tenant.id,
+        principal.actor,
+        principal.subject_id,
+        principal.has(permission, method="POST"),
+        bearer,
+    )
+
+
+def _unauthenticated() -> ApiError:
+    return oauth_error(
+        "invalid_client",
+        "Authenticate as a client of the token's App (HTTP Basic or body) or with a bearer token.",
+        status=401,
+        headers={"WWW-Authenticate": 'Basic realm="heimdall", Bearer realm="heimdall"'},
+    )
 
 
 class RevokeRequestSerializer(serializers.Serializer):
@@ -181,9 +196,11 @@ class RevokeView(LeanView):
         tags=["oauth"],
         summary="Revoke a token (RFC 7009)",
         description=(
-            "Authenticate as a client of the token's App, or with a bearer token holding "
-            "heimdall:clients.write (any token may revoke itself). Unknown, invalid or foreign "
-            "tokens also get 200, as RFC 7009 requires; nothing is revealed."
+            "Access tokens: authenticate as the client the token was issued to, or as a client or "
+            "bearer token holding heimdall:clients.write in its App; any token may revoke itself. "
+            "Refresh tokens: possession is enough (a signed-out app needs no client secret); "
+            "revoking one ends its whole session. Unknown, invalid or foreign tokens get 200, "
+            "as RFC 7009 requires, and nothing changes."
         ),
         request={
             "application/x-www-form-urlencoded": RevokeRequestSerializer,
@@ -196,7 +213,7 @@ class RevokeView(LeanView):
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         params, _ = read_params(request)
-        app_id, actor, _ = _oauth_caller(request, params, "heimdall:clients.write")
+        caller = _oauth_caller(request, params, "heimdall:clients.write")
         token = params.get("token")
         if not token:
             raise oauth_error("invalid_request", "token is required.")
@@ -206,19 +223,30 @@ class RevokeView(LeanView):
                 "unsupported_token_type", "token_type_hint must be access_token or refresh_token."
             )
         for revoker in REVOKERS:
-            if revoker(app_id=app_id, actor=actor, token=token):
+            if revoker(caller=caller, token=token):
                 break
         return json_response({}, headers=_NO_STORE)
 
 
-def _revoke_access_token(*, app_id: str, actor: Actor, token: str) -> bool:
-    claims, _ = get_state().verify(token)
-    if claims is None or claims.get("app") != app_id:
+def _revoke_access_token(*, caller: Caller | None, token: str) -> bool:
+    """Access tokens: revoked by the client they were issued to, by themselves (bearer), or by
+    a caller holding heimdall:clients.write in their App (RFC 7009 section 2.1)."""
+    if token.startswith("hmd_"):
         return False
-    app = App.objects.filter(pk=app_id).first()
+    if caller is None:
+        raise _unauthenticated()
+    claims, _ = get_state().verify(token)
+    if claims is None or claims.get("app") != caller.app_id:
+        return False
+    if not (caller.privileged or caller.bearer == token or caller.client_id == claims.get("client_id")):
+        raise oauth_error(
+            "unauthorized_client",
+            "This token was not issued to you; revoking it needs heimdall:clients.write.",
+        )
+    app = App.objects.filter(pk=caller.app_id).first()
     if app is None:
         return False
-    services.access_token_revoke(app=app, actor=actor, claims=claims)
+    services.access_token_revoke(app=app, actor=caller.actor, claims=claims)
     return True
 
 
@@ -263,12 +291,21 @@ class IntrospectView(LeanView):
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         params, _ = read_params(request)
-        app_id, _, _ = _oauth_caller(request, params, "heimdall:clients.read")
+        caller = _oauth_caller(request, params, "heimdall:clients.read")
+        if caller is None:
+            raise _unauthenticated()
+        if caller.bearer is not None and not caller.privileged:
+            raise ApiError(
+                403,
+                "permission_denied",
+                "This token lacks the permission 'heimdall:clients.read'.",
+                oauth=True,
+            )
         token = params.get("token")
         if not token:
             raise oauth_error("invalid_request", "token is required.")
         for introspector in INTROSPECTORS:
-            answer = introspector(app_id=app_id, token=token)
+            answer = introspector(app_id=caller.app_id, token=token)
             if answer is not None:
                 return json_response(answer, headers=_NO_STORE)
         return json_response({"active": False}, headers=_NO_STORE)
@@ -458,6 +495,7 @@ class ClientListView(APIView):
         client, secret = services.client_create(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             name=data["name"],
             roles=data.get("roles"),
             permissions=data.get("permissions"),
@@ -494,6 +532,7 @@ class ClientDetailView(APIView):
         client = services.client_update(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             client_id=client_id,
             name=data.get("name"),
             roles=data.get("roles"),

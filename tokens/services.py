@@ -154,6 +154,7 @@ def client_create(
     access_token_ttl_seconds: int | None = None,
     acts_for_users: bool = False,
     delegable_permissions: list[str] | None = None,
+    ceiling: frozenset[str] | None = None,
 ) -> tuple[Client, str]:
     """Create an M2M client; returns it with its secret, which is never retrievable again."""
     from rbac.services import validate_grants, validate_role_names
@@ -162,9 +163,9 @@ def client_create(
     permissions = list(dict.fromkeys(permissions or []))
     delegable = list(dict.fromkeys(delegable_permissions or []))
     with transaction.atomic(), tenant_scope(app):
-        validate_role_names(app=app, roles=roles, field="roles")
-        validate_grants(app=app, grants=permissions, field="permissions")
-        validate_grants(app=app, grants=delegable, field="delegablePermissions")
+        validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
+        validate_grants(app=app, grants=permissions, field="permissions", ceiling=ceiling)
+        validate_grants(app=app, grants=delegable, field="delegablePermissions", ceiling=ceiling)
         secret = crypto.new_secret("client_secret")
         client = Client.objects.create(
             app=app,
@@ -371,6 +372,7 @@ def client_update(
     access_token_ttl_seconds: int | object | None = ...,
     delegable_permissions: list[str] | None = None,
     acts_for_users: bool | None = None,
+    ceiling: frozenset[str] | None = None,
 ) -> Client:
     """Change a client. New roles/permissions apply to its existing tokens at once."""
     from rbac.services import validate_grants, validate_role_names
@@ -385,19 +387,19 @@ def client_update(
             client.name = name
         if roles is not None:
             roles = list(dict.fromkeys(roles))
-            validate_role_names(app=app, roles=roles, field="roles")
+            validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
             if roles != client.roles:
                 changes["roles"] = {"from": client.roles, "to": roles}
                 client.roles = roles
         if permissions is not None:
             permissions = list(dict.fromkeys(permissions))
-            validate_grants(app=app, grants=permissions, field="permissions")
+            validate_grants(app=app, grants=permissions, field="permissions", ceiling=ceiling)
             if permissions != client.permissions:
                 changes["permissions"] = {"from": client.permissions, "to": permissions}
                 client.permissions = permissions
         if delegable_permissions is not None:
             delegable = list(dict.fromkeys(delegable_permissions))
-            validate_grants(app=app, grants=delegable, field="delegablePermissions")
+            validate_grants(app=app, grants=delegable, field="delegablePermissions", ceiling=ceiling)
             if delegable != client.delegable_permissions:
                 changes["delegablePermissions"] = {"from": client.delegable_permissions, "to": delegable}
                 client.delegable_permissions = delegable
@@ -424,7 +426,7 @@ def client_delete(*, app: App, actor: Actor, client_id: str) -> None:
     """Delete a client; every token it holds stops working at once."""
     with transaction.atomic(), tenant_scope(app):
         client = client_get(client_id=client_id)
-        client.delete()
+        Client.objects.filter(pk=client.pk).delete()  # keeps client.id for the event
         _client_changes_audit(app, actor, client, "client.deleted", {"name": client.name})
         publish_change(kind="subject", app_id=app.id, key=client_id)
 

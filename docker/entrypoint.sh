@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Container entrypoint for Heimdall.
+#
+# With no arguments: optionally migrate and bootstrap (HEIMDALL_MIGRATE_ON_START=true, on ONE
+# instance only), then replace this shell with gunicorn so it runs as PID 1 and receives
+# SIGTERM directly for a graceful shutdown.
+#
+# With arguments: run them instead, e.g. to print an operator client once:
+#   docker compose run --rm heimdall-1 python manage.py bootstrap --create-client ops --json
+set -euo pipefail
+
+case "${HEIMDALL_MIGRATE_ON_START:-false}" in
+  true | TRUE | True | 1 | yes | on) migrate=true ;;
+  false | FALSE | False | 0 | no | off | "") migrate=false ;;
+  *)
+    echo "entrypoint: HEIMDALL_MIGRATE_ON_START must be true or false, got '${HEIMDALL_MIGRATE_ON_START}'" >&2
+    exit 64
+    ;;
+esac
+
+if [ "$#" -gt 0 ]; then
+  exec "$@"
+fi
+
+if [ "$migrate" = true ]; then
+  echo "entrypoint: applying migrations" >&2
+  python manage.py migrate --noinput
+  echo "entrypoint: bootstrapping the operator App" >&2
+  python manage.py bootstrap
+fi
+
+exec gunicorn heimdall.wsgi:application \
+  --bind 0.0.0.0:8000 \
+  --workers "${WEB_CONCURRENCY:-2}" \
+  --access-logfile -

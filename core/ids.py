@@ -7,6 +7,7 @@ ordering by id is ordering by creation time. Lists page newest first on the prim
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from functools import partial
 
@@ -21,10 +22,26 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
+_lock = threading.Lock()
+_last = (0, 0)
+
+
 def new_id(prefix: str) -> str:
-    """A new id such as `usr_01jdx5…`; unique and sortable by creation time."""
+    """A new id such as `usr_01jdx5…`; unique and sortable by creation time.
+
+    Within one process ids strictly increase, even inside one millisecond (the random part is
+    incremented), so rows written together list in the order they were written.
+    """
+    global _last
     millis = time.time_ns() // 1_000_000
-    return f"{prefix}_{_encode(millis, 10)}{_encode(secrets.randbits(80), 16)}"
+    with _lock:
+        last_millis, last_random = _last
+        if millis <= last_millis and last_random < (1 << 80) - 1:
+            millis, random_part = last_millis, last_random + 1
+        else:
+            random_part = secrets.randbits(80)
+        _last = (millis, random_part)
+    return f"{prefix}_{_encode(millis, 10)}{_encode(random_part, 16)}"
 
 
 def id_factory(prefix: str):  # type: ignore[no-untyped-def]

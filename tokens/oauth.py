@@ -70,9 +70,14 @@ def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:
     )
 
 
+# Tokens presented for revocation or introspection may be anything; an over-long one is simply
+# not a token of ours (RFC 7009/7662 answer 200 / active false), so it is not refused here.
+_UNBOUNDED = {"token", "subject_token"}
+
+
 def _bounded(params: dict[str, str]) -> dict[str, str]:
     for name, value in params.items():
-        if len(value) > _MAX_PARAM:
+        if len(value) > _MAX_PARAM and name not in _UNBOUNDED:
             raise oauth_error("invalid_request", f"'{name}' is too long.")
     return params
 

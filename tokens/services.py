@@ -60,28 +60,17 @@ def signing_keys_provision(*, app: App) -> None:
         _new_signing_key(app=app, status=SigningKey.Status.NEXT)
 
 
-def _longest_token_lifetime(app: App) -> int:
-    app_settings = app.effective_settings()
-    longest = max(
-        int(app_settings["accessTokenTtlSeconds"]),
-        int(app_settings["m2mTokenTtlSeconds"]),
-        int(app_settings["delegatedTokenTtlSeconds"]),
-    )
-    client_max = (
-        Client.objects.filter(access_token_ttl_seconds__isnull=False)
-        .order_by("-access_token_ttl_seconds")
-        .values_list("access_token_ttl_seconds", flat=True)
-        .first()
-    )
-    return max(longest, client_max or 0)
+# The longest lifetime any token can be given (settings and per-client TTLs are capped at a day).
+# Retired keys stay published that long, whatever the TTLs were when their tokens were signed.
+MAX_TOKEN_LIFETIME_SECONDS = 86_400
 
 
 @transaction.atomic
 def signing_keys_rotate(*, app: App, actor: Actor) -> SigningKey:
     """Promote the published next key to signing, publish a fresh next key, retire the old one.
 
-    The retired public key stays in the JWKS until every token it signed has expired (the App's
-    longest token lifetime from now, plus a minute of clock skew); then it is deleted.
+    The retired public key stays in the JWKS until every token it signed has expired (the longest
+    lifetime any token can have, plus a minute of clock skew); then it is deleted.
     """
     with tenant_scope(app):
         keys = {k.status: k for k in SigningKey.objects.select_for_update().exclude(status="retired")}
@@ -90,7 +79,7 @@ def signing_keys_rotate(*, app: App, actor: Actor) -> SigningKey:
         promoted = keys.get(SigningKey.Status.NEXT) or _new_signing_key(app=app, status="next")
         if old is not None:
             old.status = SigningKey.Status.RETIRED
-            old.retire_until = now + timedelta(seconds=_longest_token_lifetime(app) + 60)
+            old.retire_until = now + timedelta(seconds=MAX_TOKEN_LIFETIME_SECONDS + 60)
             old.save(update_fields=["status", "retire_until"])
         promoted.status = SigningKey.Status.CURRENT
         promoted.activated_at = now

@@ -1,15 +1,17 @@
 """Following the change log so every process's cached state agrees within a second.
 
 One daemon thread per process. On PostgreSQL it LISTENs on `core.changes.NOTIFY_CHANNEL` over its
-own connection and reads new `StateChange` rows whenever a notification arrives, and at least
-every `RESYNC_SECONDS` (so a lost notification or a dropped connection costs seconds, not
-correctness). On SQLite, which has no notifications, it polls every `SQLITE_POLL_SECONDS`.
-Every minute it drops all caches (full resync) and prunes expired revocations; every ten minutes
-it deletes change-log rows older than an hour.
+own connection and reads new `StateChange` rows whenever notifications arrive (draining a burst
+into one read), and at least every `RESYNC_SECONDS`, so a lost notification or a dropped
+connection costs seconds, not correctness. On SQLite, which has no notifications, it polls every
+`SQLITE_POLL_SECONDS`. Every minute it drops all caches (full resync) and prunes expired
+revocations; every ten minutes it deletes change-log rows older than an hour.
 
-Rows are read by a sliding time window rather than "id > last": ids are assigned at insert but
-become visible at commit, so a later-committing transaction can carry a smaller id. Re-reading
-the last `WINDOW` seconds and skipping ids already applied closes that gap.
+Reading by id: ids are assigned at insert but become visible at commit, so a transaction that
+commits late can leave a hole below ids already read. The follower remembers such holes and asks
+for them explicitly (`id > high OR id IN (holes)`) until they fill or `GAP_SECONDS` pass (a
+rolled-back insert never fills). Each read returns only rows not seen before, however busy the
+log is, and no comparison of clocks between hosts is involved.
 """
 
 from __future__ import annotations
@@ -18,50 +20,68 @@ import json
 import logging
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import connection as django_connection
+from django.utils import timezone
 
 from core.changes import NOTIFY_CHANNEL
 
 logger = logging.getLogger("heimdall.sync")
 
-WINDOW = timedelta(seconds=30)
+GAP_SECONDS = 30.0
+MAX_GAPS = 10_000
 FULL_RESYNC_SECONDS = 60.0
 PRUNE_LOG_SECONDS = 600.0
 
-_SQL = (
-    "SELECT id, kind, app_id, key, data, created_at FROM core_statechange WHERE created_at > %s ORDER BY id"
-)
+# Django's own connection options, not libpq's.
+_DJANGO_OPTIONS = {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"}
 
 
 class Follower(threading.Thread):
     def __init__(self, state: Any) -> None:
         super().__init__(name="heimdall-state-follower", daemon=True)
         self.state = state
-        self.applied: dict[int, datetime] = {}
-        self.since = _utcnow() - WINDOW
+        self.high: int | None = None  # highest id read
+        self.gaps: dict[int, float] = {}  # missing id -> monotonic time first noticed
         self.last_full = time.monotonic()
         self.last_prune = 0.0
         self.stop_event = threading.Event()
 
     # ---- shared logic -------------------------------------------------------------------
 
-    def apply(self, rows: list[tuple[Any, ...]]) -> None:
-        for row_id, kind, app_id, key, data, created_at in rows:
-            if row_id in self.applied:
-                continue
+    def poll_once(self, execute: Any) -> int:
+        """Apply every change not seen yet; returns how many were applied."""
+        if self.high is None:
+            # Caches start empty, so old history is irrelevant; re-reading the last few hundred
+            # changes (harmless invalidations) catches transactions that were still committing.
+            rows = execute("SELECT COALESCE(MAX(id), 0) FROM core_statechange", [])
+            self.high = max(0, int(rows[0][0]) - 500)
+        now = time.monotonic()
+        self.gaps = {gap: seen for gap, seen in self.gaps.items() if now - seen < GAP_SECONDS}
+        sql = "SELECT id, kind, app_id, key, data FROM core_statechange WHERE id > %s"
+        args: list[Any] = [self.high]
+        if self.gaps:
+            sql += " OR id IN (" + ", ".join(["%s"] * len(self.gaps)) + ")"
+            args.extend(self.gaps)
+        rows = execute(sql + " ORDER BY id", args)
+        for row_id, kind, app_id, key, data in rows:
+            self.gaps.pop(row_id, None)
+            if row_id > self.high:
+                for missing in range(self.high + 1, row_id):
+                    if len(self.gaps) < MAX_GAPS:
+                        self.gaps[missing] = now
+                self.high = row_id
             if isinstance(data, str):
                 data = json.loads(data)
-            self.applied[row_id] = created_at
             self.state.on_change(kind, app_id, key, data)
+        self.housekeeping(execute)
+        return len(rows)
 
     def housekeeping(self, execute: Any) -> None:
         now = time.monotonic()
-        horizon = _utcnow() - WINDOW
-        self.applied = {i: t for i, t in self.applied.items() if _aware(t) > horizon}
         if now - self.last_full > FULL_RESYNC_SECONDS:
             self.last_full = now
             self.state.reset()
@@ -70,15 +90,8 @@ class Follower(threading.Thread):
             self.last_prune = now
             execute(
                 "DELETE FROM core_statechange WHERE created_at < %s",
-                [_utcnow() - timedelta(hours=1)],
+                [_db_datetime(timezone.now() - timedelta(hours=1))],
             )
-
-    def poll_once(self, execute: Any) -> None:
-        started = _utcnow()
-        rows = execute(_SQL, [self.since])
-        self.apply(rows)
-        self.since = started - WINDOW
-        self.housekeeping(execute)
 
     # ---- loops --------------------------------------------------------------------------
 
@@ -89,40 +102,44 @@ class Follower(threading.Thread):
                     self.run_postgresql()
                 else:
                     self.run_polling()
-            except Exception:
+            except Exception:  # the follower must survive and retry
                 logger.exception("state follower failed; resyncing and retrying in 1s")
                 self.state.reset()
+                self.high = None
+                self.gaps.clear()
                 time.sleep(1.0)
 
     def run_postgresql(self) -> None:
         import psycopg
 
         db = settings.DATABASES["default"]
-        params = {
+        params: dict[str, Any] = {
             "dbname": db.get("NAME"),
-            "user": db.get("USER") or None,
-            "password": db.get("PASSWORD") or None,
-            "host": db.get("HOST") or None,
-            "port": db.get("PORT") or None,
+            "user": db.get("USER"),
+            "password": db.get("PASSWORD"),
+            "host": db.get("HOST"),
+            "port": db.get("PORT"),
         }
-        options = db.get("OPTIONS", {})
-        if "sslmode" in options:
-            params["sslmode"] = options["sslmode"]
+        params.update({k: v for k, v in db.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS})
+        params = {k: v for k, v in params.items() if v not in (None, "")}
         interval = float(settings.HEIMDALL["RESYNC_SECONDS"])
-        with psycopg.connect(
-            **{k: v for k, v in params.items() if v}, autocommit=True, connect_timeout=5
-        ) as conn:
+        with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
             def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
                 cur = conn.execute(sql, args)
                 return cur.fetchall() if cur.description else []
 
-            # Anything missed while not listening is in the window; a reset covers the rest.
-            self.state.reset()
+            # Whatever changed while this process was not listening: start from empty caches.
+            self.high = None
+            self.gaps.clear()
             self.poll_once(execute)
+            self.state.reset()
             while not self.stop_event.is_set():
                 for _ in conn.notifies(timeout=interval, stop_after=1):
+                    pass
+                # A burst of commits sends a burst of notifications: one read covers them all.
+                for _ in conn.notifies(timeout=0.0):
                     pass
                 self.poll_once(execute)
 
@@ -130,38 +147,20 @@ class Follower(threading.Thread):
         interval = float(settings.HEIMDALL["SQLITE_POLL_SECONDS"])
 
         def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
-            # SQLite stores Django datetimes as naive UTC text; compare like with like.
-            args = [
-                a.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f") if isinstance(a, datetime) else a
-                for a in args
-            ]
             with django_connection.cursor() as cur:
                 cur.execute(sql, args)
-                rows = cur.fetchall() if cur.description else []
-            return [_sqlite_row(r) for r in rows] if rows and len(rows[0]) == 6 else rows
+                return cur.fetchall() if cur.description else []
 
         while not self.stop_event.is_set():
             self.poll_once(execute)
             self.stop_event.wait(interval)
 
 
-def _sqlite_row(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    row_id, kind, app_id, key, data, created_at = row
-    if isinstance(created_at, str):
-        created_at = datetime.fromisoformat(created_at)
-    return row_id, kind, app_id, key, data, created_at
-
-
-def _utcnow() -> datetime:
-    from django.utils import timezone
-
-    return timezone.now()
-
-
-def _aware(moment: datetime) -> datetime:
-    from django.utils import timezone
-
-    return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+def _db_datetime(moment: Any) -> Any:
+    """SQLite keeps Django datetimes as naive UTC text; PostgreSQL takes them as they are."""
+    if django_connection.vendor == "postgresql":
+        return moment
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 _follower: Follower | None = None

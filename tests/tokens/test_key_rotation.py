@@ -167,10 +167,25 @@ def test_retired_key_is_published_until_its_tokens_have_expired(api, acme):
     old_kid = header_of(acme.token)["kid"]
     call_command("rotate_signing_keys", app="acme-corp")
     rotated_at = timezone.now()
-    # the longest lifetime here is the App's m2m default (3600 s), plus a minute of skew
-    assert old_kid in _kids_at(api, "acme-corp", rotated_at + timedelta(seconds=3600))
-    later = _kids_at(api, "acme-corp", rotated_at + timedelta(seconds=3600 + 120))
+    # Retired keys stay published for the longest lifetime any token can have (a day, the cap
+    # on every TTL), plus a minute of skew: lowering a TTL later cannot strand live tokens.
+    assert old_kid in _kids_at(api, "acme-corp", rotated_at + timedelta(seconds=86_400))
+    later = _kids_at(api, "acme-corp", rotated_at + timedelta(seconds=86_400 + 120))
     assert old_kid not in later and len(later) == 2
+
+
+def test_retired_key_outlives_tokens_whose_ttl_was_lowered_after_issue(api, acme):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client = new_client(api, acme, accessTokenTtlSeconds=86_400)
+    old_kid = header_of(acme.token)["kid"]
+    response = api.patch(f"/v1/clients/{client['clientId']}", {"accessTokenTtlSeconds": 60}, token=acme.token)
+    assert response.status_code == 200, response.content
+    call_command("rotate_signing_keys", app="acme-corp")
+    rotated_at = timezone.now()
+    assert old_kid in _kids_at(api, "acme-corp", rotated_at + timedelta(seconds=86_000))
 
 
 def test_retired_key_outlives_the_longest_client_token_ttl(api, acme):

@@ -25,7 +25,8 @@ class AuditEventSerializer(serializers.Serializer):
     action = serializers.CharField(help_text="e.g. user.created, token.issued")
     actor = serializers.DictField(help_text="{type: user|client|operator|anonymous|system, id}")
     target = serializers.DictField(allow_null=True, help_text="{type, id}")
-    context = serializers.DictField(help_text="{ip, userAgent, requestId}")
+    # Documentation only (never validated), so shadowing Field.context is harmless here.
+    context = serializers.DictField(help_text="{ip, userAgent, requestId}")  # type: ignore[assignment]
     changes = serializers.DictField(required=False, allow_null=True)
 
 

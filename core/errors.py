@@ -203,7 +203,7 @@ def problem_exception_handler(exc: Exception, ctx: dict[str, Any]) -> HttpRespon
     if isinstance(exc, drf_exceptions.NotAcceptable):
         return problem_response(406, "not_acceptable", "This API only produces JSON.")
     if isinstance(exc, drf_exceptions.Throttled):
-        headers = {"Retry-After": str(int(exc.wait or 1))}
+        headers = {"Retry-After": str(int(getattr(exc, "wait", None) or 1))}
         return problem_response(429, "too_many_requests", "Slow down and retry later.", headers=headers)
     if isinstance(exc, (Http404, drf_exceptions.NotFound)):
         return problem_response(404, "not_found", "No resource exists at this path in this App.")

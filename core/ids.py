@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from functools import partial
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -44,7 +45,7 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{_encode(millis, 10)}{_encode(random_part, 16)}"
 
 
-def id_factory(prefix: str):  # type: ignore[no-untyped-def]
+def id_factory(prefix: str) -> Callable[[], str]:
     """A model-field default that mints ids with `prefix` (kept importable for migrations)."""
     return partial(new_id, prefix)
 

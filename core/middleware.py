@@ -19,6 +19,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core import context
+from core.auth import Principal
 from core.errors import PROBLEM_CONTENT_TYPE, ApiError, error_response, problem_response
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -112,9 +113,8 @@ class TenantMiddleware:
             context.reset_tenant(tenant_token)
 
 
-def resolve_principal(token: str, acting_slug: str | None):  # type: ignore[no-untyped-def]
+def resolve_principal(token: str, acting_slug: str | None) -> Principal | None:
     """The Principal for a bearer token (None when the token is not valid now)."""
-    from core.auth import Principal
     from tenants.models import App
     from tokens.state import get_state
 

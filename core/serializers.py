@@ -47,7 +47,8 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable snake_case error code.")
     requestId = serializers.CharField()
-    errors = FieldErrorSerializer(many=True, required=False)
+    # Documentation only (never validated), so shadowing Serializer.errors is harmless here.
+    errors = FieldErrorSerializer(many=True, required=False)  # type: ignore[assignment]
 
 
 class OAuthErrorSerializer(ProblemSerializer):

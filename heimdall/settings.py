@@ -7,9 +7,9 @@ stops the process at start-up with a message naming the variable.
 from __future__ import annotations
 
 import logging
-import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -19,10 +19,10 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
 
-def _env(name: str, cast, default):  # type: ignore[no-untyped-def]
+def _env(name: str, cast: Any, default: Any) -> Any:
     """Read one variable, failing with a message that names it."""
     try:
-        return env(name, cast=cast, default=default)  # type: ignore[arg-type]
+        return env(name, cast=cast, default=default)
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured(f"Environment variable {name} is malformed: {exc}") from exc
 
@@ -54,7 +54,7 @@ if not ALLOWED_HOSTS:
 
 # The key that encrypts private signing keys at rest. Derived from SECRET_KEY when unset.
 HEIMDALL_KEY_ENCRYPTION_KEY: str = _env("HEIMDALL_KEY_ENCRYPTION_KEY", str, "")
-if not HEIMDALL_KEY_ENCRYPTION_KEY and not DEBUG and "pytest" not in sys.modules:
+if not HEIMDALL_KEY_ENCRYPTION_KEY and not DEBUG:
     warnings.warn(
         "HEIMDALL_KEY_ENCRYPTION_KEY is not set: private signing keys are encrypted with a key "
         "derived from SECRET_KEY. Set a dedicated key in production.",

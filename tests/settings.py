@@ -4,6 +4,7 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz")
 os.environ.setdefault("PUBLIC_URL", "http://testserver")
+os.environ.setdefault("HEIMDALL_KEY_ENCRYPTION_KEY", "test-only-key-encryption-key-0123456789")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 
 from heimdall.settings import *  # noqa: F403

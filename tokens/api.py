@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.http import HttpRequest, HttpResponse
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from jwt.algorithms import RSAAlgorithm
@@ -358,9 +360,9 @@ class JwksView(APIView):
         app = _public_app(slug)
         keys = []
         for key in services.published_keys(app=app):
-            from cryptography.hazmat.primitives.serialization import load_pem_public_key
-
-            jwk = RSAAlgorithm.to_jwk(load_pem_public_key(key.public_pem.encode()), as_dict=True)
+            public_key = load_pem_public_key(key.public_pem.encode())
+            assert isinstance(public_key, RSAPublicKey)
+            jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
             jwk.update({"kid": key.kid, "use": "sig", "alg": "RS256"})
             keys.append(jwk)
         return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})

@@ -16,12 +16,8 @@ from accounts.models import Membership
 from core.auth import current_principal
 from core.errors import validation_error
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of
+from core.serializers import StrictSerializer, page_of, rfc3339
 from tokens.services import client_get
-
-
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 class UserSerializer(serializers.Serializer):
@@ -44,9 +40,9 @@ def user_to_json(membership: Membership) -> dict[str, Any]:
         "status": membership.status,
         "roles": membership.roles,
         "metadata": membership.metadata,
-        "createdAt": _iso(membership.created_at),
-        "updatedAt": _iso(membership.updated_at),
-        "lastLoginAt": _iso(membership.last_login_at),
+        "createdAt": rfc3339(membership.created_at),
+        "updatedAt": rfc3339(membership.updated_at),
+        "lastLoginAt": rfc3339(membership.last_login_at),
     }
 
 

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from audit.models import AuditEvent
 from core.errors import validation_error
 from core.pagination import paginate
-from core.serializers import page_of
+from core.serializers import page_of, rfc3339
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -33,7 +33,7 @@ class AuditEventSerializer(serializers.Serializer):
 def event_to_json(event: AuditEvent) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": event.id,
-        "occurredAt": event.occurred_at.isoformat().replace("+00:00", "Z"),
+        "occurredAt": rfc3339(event.occurred_at),
         "action": event.action,
         "actor": {"type": event.actor_type, "id": event.actor_id},
         "target": {"type": event.target_type, "id": event.target_id} if event.target_type else None,

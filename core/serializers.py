@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from rest_framework import serializers
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    """A UTC timestamp as the API writes them: RFC 3339 with a `Z`."""
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 class StrictSerializer(serializers.Serializer):

@@ -12,14 +12,10 @@ from rest_framework.views import APIView
 
 from core.auth import current_principal
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of
+from core.serializers import StrictSerializer, page_of, rfc3339
 from rbac import services
 from rbac.models import Permission, Role
 from rbac.permissions import NAMESPACE, is_permission_name
-
-
-def _iso(moment: Any) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 class PermissionSerializer(serializers.Serializer):
@@ -49,7 +45,7 @@ def permission_to_json(permission: Permission) -> dict[str, Any]:
         "id": permission.id,
         "name": permission.name,
         "description": permission.description,
-        "createdAt": _iso(permission.created_at),
+        "createdAt": rfc3339(permission.created_at),
     }
 
 
@@ -144,8 +140,8 @@ def role_to_json(role: Role) -> dict[str, Any]:
         "name": role.name,
         "description": role.description,
         "permissions": role.permissions,
-        "createdAt": _iso(role.created_at),
-        "updatedAt": _iso(role.updated_at),
+        "createdAt": rfc3339(role.created_at),
+        "updatedAt": rfc3339(role.updated_at),
     }
 
 

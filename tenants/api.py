@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from core.auth import current_principal
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of
+from core.serializers import StrictSerializer, page_of, rfc3339
 from tenants import services
 from tenants.models import App
 
@@ -62,10 +62,6 @@ class OwnAppUpdateSerializer(StrictSerializer):
     settings = serializers.JSONField(required=False, help_text="Merged into the current settings.")
 
 
-def _iso(moment: Any) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
 def app_to_json(app: App) -> dict[str, Any]:
     return {
         "id": app.id,
@@ -73,8 +69,8 @@ def app_to_json(app: App) -> dict[str, Any]:
         "displayName": app.display_name,
         "status": app.status,
         "settings": app.effective_settings(),
-        "createdAt": _iso(app.created_at),
-        "updatedAt": _iso(app.updated_at),
+        "createdAt": rfc3339(app.created_at),
+        "updatedAt": rfc3339(app.updated_at),
     }
 
 

@@ -99,6 +99,17 @@ def _app_changes(app: App) -> dict[str, Any]:
     return {"slug": app.slug, "displayName": app.display_name, "status": app.status, "settings": app.settings}
 
 
+def _record_app_event(
+    app: App, operator_app: App | None, action: str, actor: Actor, changes: dict[str, Any]
+) -> None:
+    """An App change goes in the App's own log and, when an operator made it, the operator's."""
+    audit_record(app=app, action=action, actor=actor, target_type="app", target_id=app.id, changes=changes)
+    if operator_app is not None and operator_app.pk != app.pk:
+        audit_record(
+            app=operator_app, action=action, actor=actor, target_type="app", target_id=app.id, changes=changes
+        )
+
+
 def app_create(
     *,
     actor: Actor,
@@ -127,23 +138,7 @@ def app_create(
         signing_keys_provision(app=app)
         roles_provision(app=app)
         client, secret = client_create(app=app, actor=actor, name="admin", roles=["admin"])
-        audit_record(
-            app=app,
-            action="app.created",
-            actor=actor,
-            target_type="app",
-            target_id=app.id,
-            changes=_app_changes(app),
-        )
-        if operator_app is not None and operator_app.pk != app.pk:
-            audit_record(
-                app=operator_app,
-                action="app.created",
-                actor=actor,
-                target_type="app",
-                target_id=app.id,
-                changes=_app_changes(app),
-            )
+        _record_app_event(app, operator_app, "app.created", actor, _app_changes(app))
     return app, client, secret
 
 
@@ -187,18 +182,7 @@ def app_update(
         action = "app.updated"
         if "status" in changes:
             action = "app.suspended" if status == App.Status.SUSPENDED else "app.reactivated"
-        audit_record(
-            app=app, action=action, actor=actor, target_type="app", target_id=app.id, changes=changes
-        )
-        if operator_app is not None and operator_app.pk != app.pk:
-            audit_record(
-                app=operator_app,
-                action=action,
-                actor=actor,
-                target_type="app",
-                target_id=app.id,
-                changes=changes,
-            )
+        _record_app_event(app, operator_app, action, actor, changes)
         publish_change(kind="app", app_id=app.id)
     return app
 

@@ -21,7 +21,7 @@ from core.auth import Principal, current_principal
 from core.context import Actor
 from core.errors import ApiError
 from core.pagination import paginate
-from core.serializers import OAuthErrorSerializer, StrictSerializer, page_of
+from core.serializers import OAuthErrorSerializer, StrictSerializer, page_of, rfc3339
 from core.views import LeanView, json_response
 from tenants.models import App
 from tokens import services
@@ -455,10 +455,6 @@ class SecretRotatedSerializer(serializers.Serializer):
     previousSecretExpiresAt = serializers.DateTimeField(allow_null=True)
 
 
-def _iso(moment: Any) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
-
-
 def client_to_json(client: Client) -> dict[str, Any]:
     return {
         "clientId": client.id,
@@ -468,8 +464,8 @@ def client_to_json(client: Client) -> dict[str, Any]:
         "accessTokenTtlSeconds": client.access_token_ttl_seconds,
         "actsForUsers": client.acts_for_users,
         "delegablePermissions": client.delegable_permissions,
-        "createdAt": _iso(client.created_at),
-        "updatedAt": _iso(client.updated_at),
+        "createdAt": rfc3339(client.created_at),
+        "updatedAt": rfc3339(client.updated_at),
     }
 
 
@@ -583,7 +579,7 @@ class ClientSecretView(APIView):
             {
                 "clientId": client.id,
                 "clientSecret": secret,
-                "previousSecretExpiresAt": _iso(client.previous_secret_expires_at),
+                "previousSecretExpiresAt": rfc3339(client.previous_secret_expires_at),
             }
         )
 

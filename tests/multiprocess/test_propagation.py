@@ -466,3 +466,78 @@ def test_steady_state_b_answers_repeatedly_and_agrees_with_a(cluster: Cluster) -
             "permission_not_granted",
             None,
         )
+
+
+# ---- users across servers ------------------------------------------------------------------------
+
+PASSWORD = "correct horse battery staple"
+
+
+def _sign_in(server: Server, email: str, password: str, slug: str) -> Reply:
+    return http(
+        server.base,
+        "POST",
+        "/v1/oauth/token",
+        {"grantType": "password", "username": email, "password": password, "app": slug},
+    )
+
+
+def test_sign_in_throttling_is_shared_by_both_servers(cluster: Cluster) -> None:
+    """Ten failures for one email, split over two servers, lock that email on both."""
+    app = new_app(cluster, "throttle")
+    expect(
+        http(
+            cluster.a.base,
+            "POST",
+            "/v1/users",
+            {"email": "t@example.com", "password": PASSWORD},
+            token=app.token,
+        ),
+        201,
+    )
+    for attempt in range(10):
+        server = cluster.a if attempt % 2 == 0 else cluster.b
+        reply = _sign_in(server, "t@example.com", "wrong password here", app.slug)
+        assert reply.status == 400 and reply.body["code"] == "invalid_grant", (attempt, reply.body)
+    for server in (cluster.a, cluster.b):
+        reply = _sign_in(server, "t@example.com", PASSWORD, app.slug)
+        assert reply.status == 429, (server.name, reply.status, reply.body)
+        assert reply.body["code"] == "too_many_attempts"
+
+
+def test_user_suspension_on_a_reaches_b_within_a_second(cluster: Cluster) -> None:
+    app = new_app(cluster, "suspend-user")
+    user = expect(
+        http(
+            cluster.a.base,
+            "POST",
+            "/v1/users",
+            {"email": "s@example.com", "password": PASSWORD, "roles": ["viewer"]},
+            token=app.token,
+        ),
+        201,
+    )
+    expect(http(cluster.a.base, "POST", "/v1/permissions", {"name": "docs.read"}, token=app.token), 201)
+    token = expect(_sign_in(cluster.a, "s@example.com", PASSWORD, app.slug), 200)["access_token"]
+    warm(cluster.b, token, "docs.read", "viewer")
+    expect(http(cluster.a.base, "POST", f"/v1/users/{user['id']}/suspend", token=app.token), 200)
+    await_reason(cluster.b, token, "docs.read", "subject_suspended", time.monotonic())
+
+
+def test_user_role_change_on_b_reaches_a_within_a_second(cluster: Cluster) -> None:
+    app = new_app(cluster, "user-roles")
+    user = expect(
+        http(
+            cluster.a.base,
+            "POST",
+            "/v1/users",
+            {"email": "r@example.com", "password": PASSWORD, "roles": ["viewer"]},
+            token=app.token,
+        ),
+        201,
+    )
+    expect(http(cluster.a.base, "POST", "/v1/permissions", {"name": "docs.read"}, token=app.token), 201)
+    token = expect(_sign_in(cluster.a, "r@example.com", PASSWORD, app.slug), 200)["access_token"]
+    warm(cluster.a, token, "docs.read", "viewer")
+    expect(http(cluster.b.base, "PUT", f"/v1/users/{user['id']}/roles", {"roles": []}, token=app.token), 200)
+    await_reason(cluster.a, token, "docs.read", "permission_not_granted", time.monotonic())

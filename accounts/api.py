@@ -14,9 +14,11 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.models import Membership
 from core.auth import current_principal
+from core.context import tenant_scope
 from core.errors import validation_error
 from core.pagination import paginate
 from core.serializers import StrictSerializer, page_of, rfc3339
+from tenants.models import App
 from tokens.services import client_get
 
 
@@ -34,7 +36,7 @@ class UserSerializer(serializers.Serializer):
 
 def user_to_json(membership: Membership) -> dict[str, Any]:
     return {
-        "id": membership.identity_id,
+        "id": membership.id,
         "email": membership.identity.email,
         "displayName": membership.display_name,
         "status": membership.status,
@@ -162,7 +164,9 @@ class UserDetailView(APIView):
     )
     def delete(self, request: Request, user_id: str) -> Response:
         principal = current_principal(request)
-        services.user_delete(app=principal.tenant, actor=principal.actor, user_id=user_id)
+        services.user_delete(
+            app=principal.tenant, actor=principal.actor, user_id=user_id, ceiling=principal.grant_ceiling
+        )
         return Response(status=204)
 
 
@@ -179,7 +183,11 @@ class UserStatusView(APIView):
     def post(self, request: Request, user_id: str) -> Response:
         principal = current_principal(request)
         membership = services.user_set_status(
-            app=principal.tenant, actor=principal.actor, user_id=user_id, status=self.target_status
+            app=principal.tenant,
+            actor=principal.actor,
+            user_id=user_id,
+            status=self.target_status,
+            ceiling=principal.grant_ceiling,
         )
         return Response(user_to_json(membership))
 
@@ -246,15 +254,17 @@ class MeView(APIView):
     def get(self, request: Request) -> Response:
         principal = current_principal(request)
         check = principal.check
+        assert check.app is not None
         base = {
             "id": principal.subject_id,
-            "app": principal.tenant.slug,
+            "app": check.app.slug,  # the token's own App, even for an operator acting elsewhere
             "permissions": sorted(check.granted()),
         }
-        if principal.kind == "client":
-            client = client_get(client_id=principal.subject_id)
-            return Response({"type": "client", **base, "name": client.name, "roles": client.roles})
-        membership = services.membership_get(user_id=principal.subject_id)
+        with tenant_scope(App.objects.get(pk=check.app.id)):
+            if principal.kind == "client":
+                client = client_get(client_id=principal.subject_id)
+                return Response({"type": "client", **base, "name": client.name, "roles": client.roles})
+            membership = services.membership_get(user_id=principal.subject_id)
         profile = user_to_json(membership)
         profile.pop("id")
         return Response({"type": "user", **base, **profile})
@@ -287,6 +297,6 @@ class MePasswordView(APIView):
             user_id=principal.subject_id,
             current_password=body.validated_data["currentPassword"],
             new_password=body.validated_data["newPassword"],
-            keep_family=principal.claims.get("sid"),
+            keep_session=principal.claims.get("sid"),
         )
         return Response(status=204)

@@ -11,29 +11,41 @@ from core.tenancy import TenantModel
 
 class Identity(models.Model):
     """A person: one normalized email and one Argon2id password hash, shared by every App they
-    belong to. No App sees it except through its own membership."""
+    belong to. No App sees it, or its id, except through its own membership.
 
-    id = models.CharField(primary_key=True, max_length=40, default=id_factory("usr"), editable=False)
+    A password an App's admin chose (`password_app_id` set) is trusted by that App only; a
+    password the person chose themselves (`/v1/me/password`) is trusted by every App they belong
+    to. So no App can pre-register someone's email with a password it knows and later sign in as
+    them in another App.
+    """
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("idn"), editable=False)
     email = models.CharField(max_length=254, unique=True)
     password_hash = models.CharField(max_length=255, null=True)
+    password_app_id = models.CharField(max_length=40, null=True)
     password_changed_at = models.DateTimeField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
 
 class Membership(TenantModel):
-    """An identity's place in one App: status, roles, and the profile this App sees."""
+    """An identity's place in one App: status, roles, and the profile this App sees.
+
+    Its id (`usr_…`) is the user's id in this App and the `sub` of their tokens. Each App gets its
+    own id for the same person, so Apps cannot correlate users, and a user removed and added again
+    gets a new id (their old tokens stay dead).
+    """
 
     class Status(models.TextChoices):
         ACTIVE = "active"
         SUSPENDED = "suspended"
 
-    id = models.CharField(primary_key=True, max_length=40, default=id_factory("mbr"), editable=False)
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("usr"), editable=False)
     identity = models.ForeignKey(Identity, on_delete=models.CASCADE, related_name="memberships")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     roles = models.JSONField(default=list)
     # ",admin,editor," — lets the role filter run in SQL on every database.
-    roles_index = models.CharField(max_length=2000, default=",")
+    roles_index = models.TextField(default=",")
     display_name = models.CharField(max_length=200, blank=True, default="")
     metadata = models.JSONField(default=dict)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -60,6 +72,10 @@ class RefreshToken(TenantModel):
     family = models.CharField(max_length=40, db_index=True)
     membership = models.ForeignKey(Membership, on_delete=models.CASCADE, related_name="+")
     digest = models.CharField(max_length=64, unique=True)
+    # The confidential client it was issued through (it must authenticate to refresh), if any.
+    client_id = models.CharField(max_length=40, null=True)
+    # The narrowed scope it was issued with (space-separated); refreshes never widen it.
+    scope = models.TextField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True)

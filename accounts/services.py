@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from datetime import timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -23,7 +24,10 @@ from audit.services import audit_record
 from core.changes import publish_change
 from core.context import Actor, system_scope, tenant_scope
 from core.errors import ApiError, conflict, not_found
+from rbac.permissions import Ceiling
 from tenants.models import App
+from tokens.models import RevokedToken
+from tokens.services import MAX_TOKEN_LIFETIME_SECONDS
 
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -91,15 +95,15 @@ def metadata_validate(metadata: Any) -> dict[str, Any]:
 
 
 def membership_get(*, user_id: str) -> Membership:
-    """The current App's membership of `user_id`, or 404 (also for another App's users)."""
-    membership = Membership.objects.select_related("identity").filter(identity_id=user_id).first()
+    """The current App's user `user_id`, or 404 (also for another App's users)."""
+    membership = Membership.objects.select_related("identity").filter(pk=user_id).first()
     if membership is None:
         raise not_found("user")
     return membership
 
 
 def _locked(user_id: str) -> Membership:
-    membership = Membership.objects.select_for_update().filter(identity_id=user_id).first()
+    membership = Membership.objects.select_for_update().filter(pk=user_id).first()
     if membership is None:
         raise not_found("user")
     return membership
@@ -107,6 +111,35 @@ def _locked(user_id: str) -> Membership:
 
 def _audit(app: App, actor: Actor, action: str, user_id: str, changes: dict[str, Any] | None = None) -> None:
     audit_record(app=app, action=action, actor=actor, target_type="user", target_id=user_id, changes=changes)
+
+
+def sessions_revoke(*, sessions: list[tuple[App, str]]) -> None:
+    """End sign-in sessions (refresh-token families) at once: their access tokens carry the
+    session id (`sid`), which is revoked like a jti until any such token has expired."""
+    if not sessions:
+        return
+    expires_at = timezone.now() + timedelta(seconds=MAX_TOKEN_LIFETIME_SECONDS + 60)
+    for app, family in sessions:
+        with tenant_scope(app):
+            _, created = RevokedToken.objects.get_or_create(
+                jti=family, defaults={"app": app, "expires_at": expires_at}
+            )
+        if created:
+            publish_change(kind="jti", app_id=app.id, key=family, data={"exp": int(expires_at.timestamp())})
+
+
+def refresh_tokens_revoke(*, tokens: Any, end_sessions: bool = True) -> int:
+    """Revoke a queryset of refresh tokens and (unless told not to) end their sessions, which
+    stops the access tokens issued in them too; returns how many refresh tokens."""
+    rows = list(tokens.filter(revoked_at__isnull=True).values_list("id", "app", "family"))
+    if not rows:
+        return 0
+    with system_scope():  # exactly the rows just read through the caller's (scoped) queryset
+        RefreshToken.objects.filter(pk__in=[r[0] for r in rows]).update(revoked_at=timezone.now())
+    apps = {app.pk: app for app in App.objects.filter(pk__in={r[1] for r in rows})}
+    if end_sessions:
+        sessions_revoke(sessions=sorted({(apps[r[1]], r[2]) for r in rows}, key=lambda pair: pair[1]))
+    return len(rows)
 
 
 def user_create(
@@ -118,28 +151,35 @@ def user_create(
     display_name: str = "",
     roles: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
-    ceiling: frozenset[str] | None = None,
+    ceiling: Ceiling | None = None,
 ) -> Membership:
-    """Add a user to `app`: a new identity, or a membership for an identity other Apps know."""
+    """Add a user to `app`: a new identity, or a membership for a person other Apps know.
+
+    For a person other Apps know, the password is ignored (no App changes what another sees),
+    but it is validated all the same, and the answer is the same either way, so an App cannot
+    tell whether an email is registered elsewhere. A password set here is trusted by this App
+    only, until the person sets their own.
+    """
     from rbac.services import validate_role_names
 
     email = email_normalize(email)
     roles = list(dict.fromkeys(roles or []))
-    metadata = metadata_validate(metadata or {})
+    metadata = metadata_validate(metadata if metadata is not None else {})
+    if password is not None:
+        password_validate(password, email=email)
+    hashed = password_hash(password) if password is not None else None
     with transaction.atomic(), tenant_scope(app):
         validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
         with system_scope():  # identities are global; only their memberships are per App
             identity = Identity.objects.select_for_update().filter(email=email).first()
-        created_identity = identity is None
         if identity is None:
-            if password is not None:
-                password_validate(password, email=email)
             try:
                 with transaction.atomic():
                     identity = Identity.objects.create(
                         email=email,
-                        password_hash=password_hash(password) if password is not None else None,
-                        password_changed_at=timezone.now() if password is not None else None,
+                        password_hash=hashed,
+                        password_app_id=app.id if hashed else None,
+                        password_changed_at=timezone.now() if hashed else None,
                     )
             except IntegrityError as exc:
                 raise conflict(
@@ -158,10 +198,10 @@ def user_create(
             app,
             actor,
             "user.created",
-            identity.id,
-            {"email": email, "roles": roles, "displayName": display_name, "newIdentity": created_identity},
+            membership.id,
+            {"email": email, "roles": roles, "displayName": display_name},
         )
-        publish_change(kind="subject", app_id=app.id, key=identity.id)
+        publish_change(kind="subject", app_id=app.id, key=membership.id)
     membership.identity = identity
     return membership
 
@@ -187,17 +227,20 @@ def user_update(
         return membership_get(user_id=user_id)
 
 
-def _revoke_member_refresh_tokens(membership: Membership) -> int:
-    return RefreshToken.objects.filter(membership=membership, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+def _holder_check(app: App, membership: Membership, ceiling: Ceiling | None) -> None:
+    from rbac.services import holder_check
+
+    holder_check(app=app, roles=membership.roles, permissions=[], ceiling=ceiling)
 
 
-def user_set_status(*, app: App, actor: Actor, user_id: str, status: str) -> Membership:
+def user_set_status(
+    *, app: App, actor: Actor, user_id: str, status: str, ceiling: Ceiling | None = None
+) -> Membership:
     """Suspend or reactivate a member. Suspension stops their tokens at once and revokes their
     refresh tokens; 409 when the user already has that status."""
     with transaction.atomic(), tenant_scope(app):
         membership = _locked(user_id)
+        _holder_check(app, membership, ceiling)
         if membership.status == status:
             code = "already_suspended" if status == Membership.Status.SUSPENDED else "already_active"
             raise conflict(code, f"The user is already {status}.")
@@ -205,7 +248,10 @@ def user_set_status(*, app: App, actor: Actor, user_id: str, status: str) -> Mem
         membership.status = status
         membership.save()
         if status == Membership.Status.SUSPENDED:
-            _revoke_member_refresh_tokens(membership)
+            # Access tokens answer subject_suspended while suspended; refresh tokens die for good.
+            refresh_tokens_revoke(
+                tokens=RefreshToken.objects.filter(membership=membership), end_sessions=False
+            )
         action = "user.suspended" if status == Membership.Status.SUSPENDED else "user.reactivated"
         _audit(app, actor, action, user_id, {"status": {"from": previous, "to": status}})
         publish_change(kind="subject", app_id=app.id, key=user_id)
@@ -213,15 +259,16 @@ def user_set_status(*, app: App, actor: Actor, user_id: str, status: str) -> Mem
 
 
 def user_set_roles(
-    *, app: App, actor: Actor, user_id: str, roles: list[str], ceiling: frozenset[str] | None = None
+    *, app: App, actor: Actor, user_id: str, roles: list[str], ceiling: Ceiling | None = None
 ) -> Membership:
     """Replace a member's roles; existing tokens follow at once."""
     from rbac.services import validate_role_names
 
     roles = list(dict.fromkeys(roles))
     with transaction.atomic(), tenant_scope(app):
-        validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
         membership = _locked(user_id)
+        _holder_check(app, membership, ceiling)
+        validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
         if roles != membership.roles:
             previous = membership.roles
             membership.set_roles(roles)
@@ -231,29 +278,42 @@ def user_set_roles(
         return membership_get(user_id=user_id)
 
 
-def user_delete(*, app: App, actor: Actor, user_id: str) -> None:
+def user_delete(*, app: App, actor: Actor, user_id: str, ceiling: Ceiling | None = None) -> None:
     """Remove the membership (its refresh tokens go with it); the identity goes with its last one."""
     with transaction.atomic(), tenant_scope(app):
+        found = membership_get(user_id=user_id)
+        with system_scope():  # lock the person first: a concurrent add must not race the cleanup
+            Identity.objects.select_for_update().filter(pk=found.identity_id).first()
         membership = _locked(user_id)
+        _holder_check(app, membership, ceiling)
         identity_id = membership.identity_id
         membership.delete()
         with system_scope():  # is the identity still a member anywhere?
-            orphan = not Membership.objects.filter(identity_id=identity_id).exists()
-            if orphan:
+            if not Membership.objects.filter(identity_id=identity_id).exists():
                 Identity.objects.filter(pk=identity_id).delete()
-        _audit(app, actor, "user.deleted", user_id, {"identityDeleted": orphan})
+        _audit(app, actor, "user.deleted", user_id, {"email": found.identity.email})
         publish_change(kind="subject", app_id=app.id, key=user_id)
 
 
 def password_change(
-    *, app: App, actor: Actor, user_id: str, current_password: str, new_password: str, keep_family: str | None
+    *,
+    app: App,
+    actor: Actor,
+    user_id: str,
+    current_password: str,
+    new_password: str,
+    keep_session: str | None,
 ) -> None:
-    """The user's own password change: checks the current one, refuses weak ones, and revokes
-    the user's other refresh tokens in every App (all but the session `keep_family`)."""
-    with system_scope():  # the identity is shared by the user's Apps
-        identity = Identity.objects.filter(pk=user_id).first()
-    if identity is None:
-        raise not_found("user")
+    """The user's own password change: checks the current one (throttled like sign-in), refuses
+    weak ones, makes the new password trusted by every App the person belongs to, and ends their
+    other sessions in every App (all but `keep_session`)."""
+    from accounts.signin import throttle_attempt, throttle_success
+
+    with tenant_scope(app):
+        membership = membership_get(user_id=user_id)
+    identity = membership.identity
+    key = f"pw:{identity.id}"
+    throttle_attempt(keys=[key])
     if not password_verify(identity.password_hash, current_password):
         with transaction.atomic(), tenant_scope(app):
             _audit(app, actor, "user.password_change_failed", user_id, {"reason": "wrong_current_password"})
@@ -263,19 +323,21 @@ def password_change(
             "currentPassword is not this account's password.",
             errors=[{"field": "currentPassword", "code": "invalid", "message": "does not match"}],
         )
+    throttle_success(keys=[key])
     password_validate(new_password, email=identity.email, field="newPassword")
     new_hash = password_hash(new_password)
     with transaction.atomic():
-        with system_scope():  # lock the identity, and revoke its refresh tokens in every App
-            locked = Identity.objects.select_for_update().get(pk=user_id)
+        with system_scope():  # the identity and its refresh tokens span the person's Apps
+            locked = Identity.objects.select_for_update().get(pk=identity.pk)
             if locked.password_hash != identity.password_hash:
                 raise conflict("password_changed_concurrently", "The password changed meanwhile; retry.")
             locked.password_hash = new_hash
+            locked.password_app_id = None
             locked.password_changed_at = timezone.now()
             locked.save()
-            others = RefreshToken.objects.filter(membership__identity_id=user_id, revoked_at__isnull=True)
-            if keep_family:
-                others = others.exclude(family=keep_family)
-            revoked = others.update(revoked_at=timezone.now())
+            others = RefreshToken.objects.filter(membership__identity_id=identity.pk)
+            if keep_session:
+                others = others.exclude(family=keep_session)
+            revoked = refresh_tokens_revoke(tokens=others)
         with tenant_scope(app):
             _audit(app, actor, "user.password_changed", user_id, {"refreshTokensRevoked": revoked})

@@ -6,7 +6,9 @@ hash), and all three count towards throttling alike. The App's audit log records
 `user.login_failed`; a non-member is recorded as an unknown user, so no App learns who else exists.
 
 Throttling state lives in the database (`LoginFailure`), so every instance counts the same
-failures: per identity+App (keyed digest of slug and email) and per client IP.
+attempts: per identity+App (keyed digest of slug and email) and per client IP. An attempt is
+recorded *before* the password is checked and withdrawn when it succeeds, so concurrent guesses
+cannot slip past the limit while their hashes are being verified.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from django.utils import timezone
 
 from accounts.models import Identity, LoginFailure, Membership, RefreshToken
 from accounts.passwords import HASHER, needs_rehash, password_verify
-from accounts.services import email_normalize
+from accounts.services import email_normalize, refresh_tokens_revoke
 from audit.services import audit_record
 from core import context, crypto
 from core.context import Actor, system_scope, tenant_scope
@@ -43,34 +45,45 @@ def _invalid_grant(detail: str = _GENERIC) -> ApiError:
 # ---- throttling --------------------------------------------------------------------------------
 
 
-def _identity_key(app_slug: str, email: str) -> str:
-    return "id:" + crypto.secret_digest(f"login:{app_slug}:{email}")[:64]
+def _window() -> timedelta:
+    return timedelta(seconds=int(settings.HEIMDALL["LOGIN_FAILURE_WINDOW_SECONDS"]))
 
 
-def _ip_key(ip: str | None) -> str | None:
-    return f"ip:{ip}"[:80] if ip else None
-
-
-def throttle_check(*, identity_key: str, ip_key: str | None) -> None:
-    """429 `too_many_attempts` with Retry-After when either key has too many recent failures."""
+def _limit(key: str) -> int:
     conf = settings.HEIMDALL
-    window = timedelta(seconds=int(conf["LOGIN_FAILURE_WINDOW_SECONDS"]))
+    if key.startswith("ip:"):
+        return int(conf["LOGIN_MAX_FAILURES_PER_IP"])
+    return int(conf["LOGIN_MAX_FAILURES_PER_IDENTITY"])
+
+
+def throttle_attempt(*, keys: list[str]) -> list[int]:
+    """Count one attempt against each key, *before* the credential is checked.
+
+    429 `too_many_attempts` (with Retry-After) when a key already has its limit of attempts in
+    the window; that refused attempt is withdrawn, so waiting is enough to get through. Returns
+    the ids of the recorded attempts, for `throttle_success`.
+    """
     now = timezone.now()
-    since = now - window
-    for key, limit in (
-        (identity_key, int(conf["LOGIN_MAX_FAILURES_PER_IDENTITY"])),
-        (ip_key, int(conf["LOGIN_MAX_FAILURES_PER_IP"])),
-    ):
-        if key is None:
-            continue
-        recent = list(
-            LoginFailure.objects.filter(key=key, created_at__gt=since)
-            .order_by("-created_at")
-            .values_list("created_at", flat=True)[:limit]
+    window = _window()
+    with transaction.atomic():
+        rows = LoginFailure.objects.bulk_create([LoginFailure(key=key, created_at=now) for key in keys])
+    recorded = [row.pk for row in rows if row.pk is not None]
+    if not recorded:  # some backends do not return ids from bulk_create
+        recorded = list(
+            LoginFailure.objects.filter(key__in=keys, created_at=now).values_list("pk", flat=True)
         )
-        if len(recent) >= limit:
-            # Allowed again when the oldest of the last `limit` failures leaves the window.
-            retry_after = max(1, int((recent[-1] + window - now).total_seconds()) + 1)
+    for key in keys:
+        limit = _limit(key)
+        recent = list(
+            LoginFailure.objects.filter(key=key, created_at__gt=now - window)
+            .order_by("-created_at", "-pk")
+            .values_list("created_at", flat=True)[: limit + 1]
+        )
+        if len(recent) > limit:
+            LoginFailure.objects.filter(pk__in=recorded).delete()
+            # recent[0] is (about) this attempt; once the oldest of the `limit` before it leaves
+            # the window, an attempt is let through again.
+            retry_after = max(1, int((recent[limit] + window - now).total_seconds()) + 1)
             raise ApiError(
                 429,
                 "too_many_attempts",
@@ -78,17 +91,24 @@ def throttle_check(*, identity_key: str, ip_key: str | None) -> None:
                 headers={"Retry-After": str(retry_after)},
                 oauth=True,
             )
+    if random.random() < 0.02:  # an occasional sweep of rows no window can still count
+        LoginFailure.objects.filter(created_at__lt=now - window).delete()
+    return recorded
 
 
-def _failure_record(*, identity_key: str, ip_key: str | None) -> None:
-    now = timezone.now()
-    rows = [LoginFailure(key=identity_key, created_at=now)]
-    if ip_key:
-        rows.append(LoginFailure(key=ip_key, created_at=now))
-    LoginFailure.objects.bulk_create(rows)
-    if random.random() < 0.02:  # occasional sweep of rows that no window can still count
-        horizon = now - timedelta(seconds=int(settings.HEIMDALL["LOGIN_FAILURE_WINDOW_SECONDS"]))
-        LoginFailure.objects.filter(created_at__lt=horizon).delete()
+def throttle_success(*, keys: list[str], recorded: list[int] | None = None) -> None:
+    """A success resets the identity's count; the attempt no longer counts against the IP."""
+    LoginFailure.objects.filter(key__in=[k for k in keys if not k.startswith("ip:")]).delete()
+    if recorded:
+        LoginFailure.objects.filter(pk__in=recorded).delete()
+
+
+def _identity_key(app_slug: str, email: str) -> str:
+    return "id:" + crypto.secret_digest(f"login:{app_slug}:{email}")[:64]
+
+
+def _ip_key(ip: str | None) -> str | None:
+    return f"ip:{ip}"[:80] if ip else None
 
 
 # ---- issuing user tokens -----------------------------------------------------------------------
@@ -101,24 +121,30 @@ def _issue(
     family: str,
     client_id: str | None,
     scope: Any,
+    ceiling: str | None,
     grant_type: str,
 ) -> dict[str, Any]:
-    """Access + refresh token for a member. Call inside the transaction that records it."""
+    """Access + refresh token for a member. Call inside the transaction that records it.
+
+    `ceiling` is the narrowed scope of the session (refreshes never widen it)."""
     snapshot = get_state().app(app.id)
     assert snapshot is not None
     roles = tuple(membership.roles)
     granted = snapshot.grants(roles, frozenset())
+    if ceiling is not None:
+        granted = granted & frozenset(ceiling.split())
     scope_set, narrowed = requested_scope(scope, granted)
+    narrowed = narrowed or ceiling is not None
     ttl = int(snapshot.settings["accessTokenTtlSeconds"])
     token, claims = access_token_sign(
         app=snapshot,
-        subject=membership.identity_id,
+        subject=membership.id,
         client_id=client_id or app.id,
         roles=roles,
         scope=scope_set,
         ttl=ttl,
         narrowed=narrowed,
-        extra={"sid": family, "mid": membership.id},
+        extra={"sid": family},
     )
     refresh = crypto.new_secret("refresh_token")
     refresh_ttl = int(snapshot.settings["refreshTokenTtlSeconds"])
@@ -128,11 +154,13 @@ def _issue(
         membership=membership,
         digest=crypto.secret_digest(refresh),
         expires_at=timezone.now() + timedelta(seconds=refresh_ttl),
+        client_id=client_id,
+        scope=claims["scope"] if narrowed else None,
     )
     audit_record(
         app=app,
         action="token.issued",
-        actor=Actor("user", membership.identity_id),
+        actor=Actor("user", membership.id),
         target_type="token",
         target_id=claims["jti"],
         changes={"grantType": grant_type, "scope": claims["scope"], "expiresIn": ttl, "session": family},
@@ -161,6 +189,20 @@ def _client_for(app: App, creds: tuple[str, str] | None) -> str | None:
 # ---- password grant ----------------------------------------------------------------------------
 
 
+def _login_failed(app: App | None, email: str, reason: str, user_id: str | None) -> None:
+    if app is None:
+        return
+    with transaction.atomic():
+        audit_record(
+            app=app,
+            action="user.login_failed",
+            actor=Actor.anonymous(),
+            target_type="user",
+            target_id=user_id,
+            changes={"email": email, "reason": reason},
+        )
+
+
 def password_grant(
     request: HttpRequest, params: dict[str, str], creds: tuple[str, str] | None
 ) -> dict[str, Any]:
@@ -172,67 +214,52 @@ def password_grant(
     try:
         email = email_normalize(username, field="username")
     except ApiError:
-        email = username.strip().lower()[:254]
-    identity_key = _identity_key(app_slug[:63], email)
+        email = None  # not an email: no account can match, but the attempt is counted all the same
+    keys = [_identity_key(app_slug[:63], email or username.strip().lower()[:254])]
     ip_key = _ip_key(context.request_info().ip)
-    throttle_check(identity_key=identity_key, ip_key=ip_key)
+    if ip_key:
+        keys.append(ip_key)
+    recorded = throttle_attempt(keys=keys)
 
     app = App.objects.filter(slug=app_slug).first() if len(app_slug) <= 63 else None
     with system_scope():  # identities are global; membership is checked against the App below
-        identity = Identity.objects.filter(email=email).first()
+        identity = Identity.objects.filter(email=email).first() if email else None
     verified = password_verify(identity.password_hash if identity else None, password)
     membership = None
     if app is not None and identity is not None:
         with tenant_scope(app):
             membership = Membership.objects.filter(identity=identity).first()
 
-    if not verified or membership is None or app is None:
-        with transaction.atomic():
-            _failure_record(identity_key=identity_key, ip_key=ip_key)
-            if app is not None:
-                known = membership is not None
-                audit_record(
-                    app=app,
-                    action="user.login_failed",
-                    actor=Actor.anonymous(),
-                    target_type="user" if known else None,
-                    target_id=membership.identity_id if known else None,  # type: ignore[union-attr]
-                    changes={"email": email, "reason": "wrong_password" if known else "unknown_user"},
-                )
+    if membership is None or app is None or identity is None:
+        _login_failed(app, email or username[:254], "unknown_user", None)
+        raise _invalid_grant()
+    if not verified:
+        _login_failed(app, email or "", "wrong_password", membership.id)
+        raise _invalid_grant()
+    if identity.password_app_id not in (None, app.id):
+        # Another App's admin chose this password: it is not the person's own, and not trusted here.
+        _login_failed(app, email or "", "password_not_trusted_here", membership.id)
+        raise _invalid_grant()
+    if not app.is_active or membership.status != Membership.Status.ACTIVE:
+        reason = "app_suspended" if not app.is_active else "user_suspended"
+        _login_failed(app, email or "", reason, membership.id)
         raise _invalid_grant()
 
-    assert identity is not None
     client_id = _client_for(app, creds)
-    refusal = None
-    if not app.is_active:
-        refusal = ("app_suspended", "This App is suspended; nobody can sign in to it.")
-    elif membership.status != Membership.Status.ACTIVE:
-        refusal = ("user_suspended", "This account is suspended in this App.")
-    if refusal is not None:
-        with transaction.atomic():
-            audit_record(
-                app=app,
-                action="user.login_failed",
-                actor=Actor.anonymous(),
-                target_type="user",
-                target_id=identity.id,
-                changes={"email": email, "reason": refusal[0]},
-            )
-        raise _invalid_grant(refusal[1])
-
     with transaction.atomic(), tenant_scope(app):
-        LoginFailure.objects.filter(key=identity_key).delete()
+        throttle_success(keys=keys, recorded=recorded)
         if identity.password_hash and needs_rehash(identity.password_hash):
-            Identity.objects.filter(pk=identity.pk, password_hash=identity.password_hash).update(
-                password_hash=HASHER.hash(password)
-            )
+            with system_scope():  # the identity row, shared by the person's Apps
+                Identity.objects.filter(pk=identity.pk, password_hash=identity.password_hash).update(
+                    password_hash=HASHER.hash(password)
+                )
         Membership.objects.filter(pk=membership.pk).update(last_login_at=timezone.now())
         audit_record(
             app=app,
             action="user.login_succeeded",
-            actor=Actor("user", identity.id),
+            actor=Actor("user", membership.id),
             target_type="user",
-            target_id=identity.id,
+            target_id=membership.id,
             changes={"email": email},
         )
         return _issue(
@@ -241,6 +268,7 @@ def password_grant(
             family=new_id("ses"),
             client_id=client_id,
             scope=params.get("scope"),
+            ceiling=None,
             grant_type="password",
         )
 
@@ -251,12 +279,12 @@ def password_grant(
 def refresh_grant(
     request: HttpRequest, params: dict[str, str], creds: tuple[str, str] | None
 ) -> dict[str, Any]:
-    """Rotate a refresh token. A token presented twice revokes its whole family."""
+    """Rotate a refresh token. A token presented twice ends its whole session."""
     raw = params.get("refresh_token")
     if not raw:
         raise oauth_error("invalid_request", "refresh_token is required.")
     digest = crypto.secret_digest(raw)
-    refusal: str | None = None
+    refusal: tuple[str, str] | None = None
     with transaction.atomic():
         with system_scope():  # the token names its App; it is found by digest
             row = (
@@ -271,22 +299,28 @@ def refresh_grant(
         now = timezone.now()
         with tenant_scope(app):
             if row.used_at is not None:
-                revoked = RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
-                    revoked_at=now
-                )
+                revoked = refresh_tokens_revoke(tokens=RefreshToken.objects.filter(family=row.family))
                 audit_record(
                     app=app,
                     action="refresh_token.reuse_detected",
                     actor=Actor.anonymous(),
                     target_type="user",
-                    target_id=membership.identity_id,
+                    target_id=membership.id,
                     changes={"session": row.family, "revoked": revoked},
                 )
-                refusal = "This refresh token was already used; its session has been revoked. Sign in again."
+                refusal = (
+                    "reused",
+                    "This refresh token was already used; its session has ended. Sign in again.",
+                )
             elif row.revoked_at is not None or row.expires_at <= now:
-                refusal = "The refresh token is expired or revoked. Sign in again."
+                refusal = ("expired_or_revoked", "The refresh token is expired or revoked. Sign in again.")
             elif not app.is_active or membership.status != Membership.Status.ACTIVE:
-                refusal = "The account or its App is suspended."
+                refusal = ("suspended", "The account or its App is suspended.")
+            elif row.client_id is not None and (creds is None or creds[0] != row.client_id):
+                refusal = (
+                    "wrong_client",
+                    "This refresh token belongs to another client; authenticate as it.",
+                )
             else:
                 client_id = _client_for(app, creds)
                 row.used_at = now
@@ -297,14 +331,24 @@ def refresh_grant(
                     family=row.family,
                     client_id=client_id,
                     scope=params.get("scope"),
+                    ceiling=row.scope,
                     grant_type="refresh_token",
                 )
-    raise _invalid_grant(refusal)
+    with transaction.atomic(), tenant_scope(app):
+        audit_record(
+            app=app,
+            action="token.refresh_failed",
+            actor=Actor.anonymous(),
+            target_type="user",
+            target_id=membership.id,
+            changes={"session": row.family, "reason": refusal[0]},
+        )
+    raise _invalid_grant(refusal[1])
 
 
 def refresh_token_revoke(*, caller: Any, token: str) -> bool:
-    """RFC 7009 for refresh tokens: revoke the token's whole session (family). Holding the token
-    is authority enough; an authenticated caller must belong to the token's App."""
+    """RFC 7009 for refresh tokens: end the token's whole session. Holding the token is authority
+    enough; an authenticated caller must belong to the token's App."""
     if not token.startswith(crypto.SECRET_PREFIXES["refresh_token"]):
         return False
     with transaction.atomic():
@@ -316,11 +360,9 @@ def refresh_token_revoke(*, caller: Any, token: str) -> bool:
             )
         if row is None or (caller is not None and row.app_id != caller.app_id):
             return True  # nothing of the caller's to revoke; RFC 7009 answers 200 all the same
-        actor = caller.actor if caller is not None else Actor("user", row.membership.identity_id)
+        actor = caller.actor if caller is not None else Actor("user", row.membership_id)
         with tenant_scope(row.app):
-            count = RefreshToken.objects.filter(family=row.family, revoked_at__isnull=True).update(
-                revoked_at=timezone.now()
-            )
+            count = refresh_tokens_revoke(tokens=RefreshToken.objects.filter(family=row.family))
             if count:
                 audit_record(
                     app=row.app,
@@ -353,11 +395,15 @@ def refresh_token_introspect(*, app_id: str, token: str) -> dict[str, Any] | Non
     )
     if not active:
         return {"active": False}
-    return {
+    answer: dict[str, Any] = {
         "active": True,
         "token_type": "refresh_token",
-        "sub": row.membership.identity_id,
+        "sub": row.membership_id,
         "app": row.app_id,
+        "client_id": row.client_id or row.app_id,
         "exp": int(row.expires_at.timestamp()),
         "iat": int(row.created_at.timestamp()),
     }
+    if row.scope is not None:
+        answer["scope"] = row.scope
+    return answer

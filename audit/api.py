@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils.dateparse import parse_datetime
@@ -50,11 +50,13 @@ def _moment(params: Any, name: str) -> datetime | None:
         return None
     try:
         parsed = parse_datetime(raw) if len(raw) <= 64 else None
-    except ValueError:  # well-formed but impossible, e.g. month 13
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
+        # In UTC, as the database compares it; 9999-12-31T23:59:59-23:59 is past year 9999.
+        moment = parsed.astimezone(UTC) if parsed is not None and parsed.tzinfo is not None else None
+    except (ValueError, OverflowError):  # well-formed but impossible: month 13, out of range
+        moment = None
+    if moment is None:
         raise validation_error(name, "invalid_datetime", f"{name} must be an RFC 3339 timestamp with offset")
-    return parsed
+    return moment
 
 
 def _short(params: Any, name: str, limit: int = 128) -> str | None:

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 
 from core.context import Actor
 from core.errors import permission_denied
-from rbac.permissions import MANAGEMENT_PERMISSIONS
+from rbac.permissions import MANAGEMENT_PERMISSIONS, Ceiling
 
 if TYPE_CHECKING:
     from tenants.models import App
@@ -55,9 +55,17 @@ class Principal:
         return True
 
     @property
-    def grant_ceiling(self) -> frozenset[str] | None:
-        """What this caller may hand out: its own permissions (operators acting: anything)."""
-        return None if self.acting else self.check.granted()
+    def grant_ceiling(self) -> Ceiling | None:
+        """What this caller may hand out or manage: what it holds (operators acting: anything)."""
+        if self.acting:
+            return None
+        check = self.check
+        assert check.app is not None and check.subject is not None and check.claims is not None
+        patterns: tuple[str, ...] = ()
+        if not check.claims.get("narrowed"):
+            raw = [g for role in check.subject.roles for g in check.app.roles.get(role, ())]
+            patterns = tuple(raw) + tuple(check.subject.permissions)
+        return Ceiling(granted=check.granted(), patterns=patterns)
 
     def has(self, permission: str, *, method: str = "GET") -> bool:
         """May this caller use `permission` in the request's App?"""

@@ -20,12 +20,13 @@ if TYPE_CHECKING:
 class Actor:
     """Who performs a change, as recorded in the audit log."""
 
-    type: str  # user | client | operator | anonymous | system
+    type: str  # user | client | operator | anonymous
     id: str | None = None
 
     @staticmethod
     def system() -> Actor:
-        return Actor("system", None)
+        """The operator at the command line (bootstrap, rotate_signing_keys): no client id."""
+        return Actor("operator", None)
 
     @staticmethod
     def anonymous() -> Actor:

@@ -2,11 +2,14 @@
 
 `RequestContextMiddleware` gives every request an id (echoing a sane `X-Request-Id`), records the
 client address and user agent for the audit log, turns any non-JSON error page (Django's 404/405,
-a 500) into problem+json, and logs unexpected exceptions without leaking them.
+a 500) into problem+json, and logs unexpected exceptions without leaking them. It also refuses
+a NUL character in the path or query string (400; PostgreSQL cannot store one), once for all
+endpoints; JSON bodies get the same rule from core.parsers.
 
 `TenantMiddleware` verifies a bearer token once, through the in-memory authorization state, and
 sets the request's App (the token's, or the `Heimdall-App` header's for an operator) in context,
-so tenant-owned querysets are scoped before any view runs.
+so tenant-owned querysets are scoped before any view runs. `Heimdall-App` without a bearer
+token is refused with 403 on every path.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable
+from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -21,6 +25,7 @@ from django.http import HttpRequest, HttpResponse
 from core import context
 from core.auth import Principal
 from core.errors import PROBLEM_CONTENT_TYPE, ApiError, error_response, problem_response
+from core.parsers import NUL, NUL_MESSAGE, printable
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 _SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
@@ -59,7 +64,8 @@ class RequestContextMiddleware:
         )
         token = context.set_request(info)
         try:
-            response = self.get_response(request)
+            refusal = _nul_refusal(request)
+            response = error_response(refusal) if refusal is not None else self.get_response(request)
             if response.status_code >= 400 and not _is_json(response):
                 code, detail = _STATUS_CODES.get(response.status_code, ("error", "The request failed."))
                 replacement = problem_response(response.status_code, code, detail)
@@ -79,6 +85,35 @@ class RequestContextMiddleware:
         return None
 
 
+def _is_oauth(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/v1/oauth/")
+
+
+def _nul_refusal(request: HttpRequest) -> ApiError | None:
+    """A NUL character in the path or the query string would reach the database (where
+    PostgreSQL refuses it with a 500); refuse it here, once, for every endpoint."""
+    field = None
+    if NUL in request.path:
+        field = "path"
+    else:
+        query = request.META.get("QUERY_STRING", "")
+        if "%00" in query or NUL in query:
+            field = "query"
+            for name, value in parse_qsl(query, keep_blank_values=True, errors="replace"):
+                if NUL in name or NUL in value:
+                    field = printable(name)
+                    break
+    if field is None:
+        return None
+    message = f"{field} {NUL_MESSAGE}"
+    errors = [{"field": field, "code": "nul_character", "message": NUL_MESSAGE}]
+    if _is_oauth(request):
+        from tokens.oauth import oauth_error
+
+        return oauth_error("invalid_request", message, errors=errors)
+    return ApiError(400, "validation_error", f"The request is invalid: {message}", errors=errors)
+
+
 def _is_json(response: HttpResponse) -> bool:
     content_type = response.get("Content-Type", "")
     return content_type.startswith(PROBLEM_CONTENT_TYPE) or content_type.startswith("application/json")
@@ -96,7 +131,15 @@ class TenantMiddleware:
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header[:7].lower() == "bearer ":
             if "HTTP_HEIMDALL_APP" in request.META:
-                request.heimdall_auth_error = "invalid_token"  # type: ignore[attr-defined]
+                # Only an operator's bearer token may act in another App; anyone else sending
+                # the header (client credentials, /v1/authorize, no credentials) is refused.
+                return problem_response(
+                    403,
+                    "permission_denied",
+                    "Only operator clients, with their bearer token, may send the Heimdall-App header.",
+                    errors=[{"field": "Heimdall-App", "code": "not_operator", "message": "operator only"}],
+                    oauth=_is_oauth(request),
+                )
             return self.get_response(request)
         try:
             principal = resolve_principal(header[7:].strip(), request.META.get("HTTP_HEIMDALL_APP"))

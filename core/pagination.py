@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -17,12 +18,14 @@ from core.errors import validation_error
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+_LIMIT_RE = re.compile(r"^[0-9]{1,3}$")
 
 
 def parse_limit(raw: str | None) -> int:
     if raw is None or raw == "":
         return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+    # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
+    if not _LIMIT_RE.match(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise validation_error("limit", "out_of_range", f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 

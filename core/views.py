@@ -14,7 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
-from core.errors import ApiError, error_response, problem_response
+from core.errors import ApiError, error_response, problem_response, validation_error
+from core.parsers import NUL_MESSAGE, TooDeep, scan
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -27,15 +28,22 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 def parse_json_object(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object. 413 beyond MAX_BODY_BYTES; 400 malformed_json when it is not
+    JSON or nests too deeply; 400 validation_error when it is not an object or any string in it
+    (key or value) contains NUL."""
     raw = request.body
     if len(raw) > MAX_BODY_BYTES:
         raise ApiError(413, "payload_too_large", "The request body is too large.")
     try:
         data = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, "malformed_json", "The request body is not valid JSON. Send a JSON object."
-        ) from exc
+        where = scan(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # TooDeep is a ValueError
+        detail = "The request body is not valid JSON. Send a JSON object."
+        if isinstance(exc, (TooDeep, RecursionError)):
+            detail = "The request body nests JSON too deeply. Send a flat JSON object."
+        raise ApiError(400, "malformed_json", detail) from exc
+    if where is not None:
+        raise validation_error(where, "nul_character", NUL_MESSAGE)
     if not isinstance(data, dict):
         raise ApiError(
             400,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 NAMESPACE = "heimdall:"
 
@@ -82,3 +83,37 @@ def undeclared(grants: Iterable[str], *, declared: Iterable[str], management: It
     """Exact (non-pattern) grants that name no permission of the App."""
     known = set(declared) | set(management)
     return [g for g in grants if not is_pattern(g) and g not in known]
+
+
+def covers(held: str, wanted: str) -> bool:
+    """Does grant `held` include everything grant `wanted` can ever match (now or later)?"""
+    held_ns, wanted_ns = held.startswith(NAMESPACE), wanted.startswith(NAMESPACE)
+    if held_ns != wanted_ns:
+        return False
+    if held_ns:
+        held, wanted = held[len(NAMESPACE) :], wanted[len(NAMESPACE) :]
+    if held == "*" or held == wanted:
+        return True
+    if wanted == "*":
+        return False
+    h_resource, _, h_action = held.partition(".")
+    w_resource, _, w_action = wanted.partition(".")
+    return (h_resource in ("*", w_resource)) and (h_action in ("*", w_action))
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """What a caller may hand out: the permissions it holds now, and the patterns it holds (so it
+    may grant a pattern only when it holds one at least as broad: patterns grow with the App)."""
+
+    granted: frozenset[str]
+    patterns: tuple[str, ...]
+
+    def allows(self, grant: str) -> bool:
+        if "*" in grant:
+            return any(covers(held, grant) for held in self.patterns)
+        return grant in self.granted or any(covers(held, grant) for held in self.patterns)
+
+    def beyond(self, grants: Iterable[str], expanded: Iterable[str]) -> list[str]:
+        """The grants (patterns or names) and expanded permissions this caller does not hold."""
+        return sorted({g for g in grants if not self.allows(g)} | (set(expanded) - self.granted))

@@ -29,25 +29,33 @@ def _declared(app: App) -> set[str]:
         return set(Permission.objects.values_list("name", flat=True))
 
 
-def _beyond_ceiling(granted: frozenset[str], ceiling: frozenset[str] | None, field: str) -> None:
-    """403 when a caller tries to hand out permissions it does not hold itself."""
+def ceiling_check(*, app: App, grants: list[str], ceiling: perms.Ceiling | None, field: str) -> None:
+    """403 when a caller tries to hand out grants it does not hold itself (None: no limit)."""
     if ceiling is None:
         return
-    beyond = sorted(granted - ceiling)
+    expanded = perms.expand(grants, declared=_declared(app), management=_management(app))
+    beyond = ceiling.beyond(grants, expanded)
     if beyond:
         raise ApiError(
             403,
             "permission_denied",
-            f"You cannot grant permissions you do not hold: {', '.join(beyond[:10])}.",
+            f"You cannot grant what you do not hold yourself: {', '.join(beyond[:10])}.",
             errors=[{"field": field, "code": "exceeds_own_permissions", "message": p} for p in beyond[:50]],
         )
 
 
-def validate_grants(
-    *, app: App, grants: list[str], field: str, ceiling: frozenset[str] | None = None
-) -> None:
+def role_grants(*, app: App, roles: list[str], lock: bool = False) -> dict[str, list[str]]:
+    """The grants of each named role that exists (locked against concurrent deletion if asked)."""
+    with tenant_scope(app):
+        rows = Role.objects.filter(name__in=roles)
+        if lock:
+            rows = rows.select_for_update()
+        return dict(rows.values_list("name", "permissions"))
+
+
+def validate_grants(*, app: App, grants: list[str], field: str, ceiling: perms.Ceiling | None = None) -> None:
     """422 `unknown_permission` unless every grant is a pattern or names a known permission;
-    403 when `ceiling` (the caller's own permissions) does not cover what the grants give."""
+    403 when the caller's `ceiling` does not cover the grants."""
     malformed = [g for g in grants if not isinstance(g, str) or not perms.is_grant(g)]
     if malformed:
         raise ApiError(
@@ -56,8 +64,7 @@ def validate_grants(
             f"'{malformed[0]}' is not a permission name or pattern (resource.action, *, resource.*, *.action).",
             errors=[{"field": field, "code": "invalid_permission", "message": f"invalid: {malformed[0]}"}],
         )
-    declared = _declared(app)
-    unknown = perms.undeclared(grants, declared=declared, management=_management(app))
+    unknown = perms.undeclared(grants, declared=_declared(app), management=_management(app))
     if unknown:
         raise ApiError(
             422,
@@ -66,18 +73,17 @@ def validate_grants(
             "Declare it with POST /v1/permissions first.",
             errors=[{"field": field, "code": "unknown_permission", "message": u} for u in unknown[:50]],
         )
-    _beyond_ceiling(perms.expand(grants, declared=declared, management=_management(app)), ceiling, field)
+    ceiling_check(app=app, grants=grants, ceiling=ceiling, field=field)
 
 
 def validate_role_names(
-    *, app: App, roles: list[str], field: str, ceiling: frozenset[str] | None = None
+    *, app: App, roles: list[str], field: str, ceiling: perms.Ceiling | None = None
 ) -> None:
-    """422 `unknown_role` unless every name is a role of the App; 403 when `ceiling` (the
-    caller's own permissions) does not cover what the roles grant."""
-    with tenant_scope(app):
-        definitions = dict(Role.objects.filter(name__in=roles).values_list("name", "permissions"))
-        known = set(definitions)
-    unknown = [r for r in roles if r not in known]
+    """422 `unknown_role` unless every name is a role of the App; 403 when the caller's `ceiling`
+    does not cover what the roles grant. The roles stay locked until the transaction ends, so a
+    concurrent role deletion cannot leave someone holding a deleted role."""
+    definitions = role_grants(app=app, roles=roles, lock=True)
+    unknown = [r for r in roles if r not in definitions]
     if unknown:
         raise ApiError(
             422,
@@ -86,10 +92,26 @@ def validate_role_names(
             "Create it with POST /v1/roles first.",
             errors=[{"field": field, "code": "unknown_role", "message": u} for u in unknown[:50]],
         )
-    if ceiling is not None:
-        grants = [g for name in roles for g in definitions[name]]
-        _beyond_ceiling(
-            perms.expand(grants, declared=_declared(app), management=_management(app)), ceiling, field
+    grants = [g for name in roles for g in definitions[name]]
+    ceiling_check(app=app, grants=grants, ceiling=ceiling, field=field)
+
+
+def holder_check(
+    *, app: App, roles: list[str], permissions: list[str], ceiling: perms.Ceiling | None
+) -> None:
+    """403 unless the caller holds everything the target (a client or user) holds: nobody manages
+    someone more powerful than themselves."""
+    if ceiling is None:
+        return
+    grants = list(permissions) + [g for grants in role_grants(app=app, roles=roles).values() for g in grants]
+    expanded = perms.expand(grants, declared=_declared(app), management=_management(app))
+    beyond = ceiling.beyond(grants, expanded)
+    if beyond:
+        raise ApiError(
+            403,
+            "permission_denied",
+            "The target holds permissions you do not hold "
+            f"({', '.join(beyond[:5])}); only a caller holding all of them may change it.",
         )
 
 
@@ -181,7 +203,7 @@ def role_create(
     name: str,
     description: str = "",
     permissions: list[str],
-    ceiling: frozenset[str] | None = None,
+    ceiling: perms.Ceiling | None = None,
 ) -> Role:
     grants = list(dict.fromkeys(permissions))
     with tenant_scope(app):
@@ -213,7 +235,7 @@ def role_update(
     name: str,
     description: str | None = None,
     permissions: list[str] | None = None,
-    ceiling: frozenset[str] | None = None,
+    ceiling: perms.Ceiling | None = None,
 ) -> Role:
     with tenant_scope(app):
         role = Role.objects.select_for_update().filter(name=name).first()

@@ -46,7 +46,10 @@ class AppCreatedSerializer(AppSerializer):
 
 
 class AppCreateSerializer(StrictSerializer):
-    slug = serializers.CharField(max_length=63, help_text="3-63 chars of a-z0-9-; unique and immutable.")
+    # Not trimmed: "  acme  " is refused, not silently turned into another slug.
+    slug = serializers.CharField(
+        max_length=63, trim_whitespace=False, help_text="3-63 chars of a-z0-9-; unique and immutable."
+    )
     displayName = serializers.CharField(max_length=200)
     settings = serializers.JSONField(required=False, help_text="See AppSettings; unknown keys are refused.")
 

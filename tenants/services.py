@@ -17,6 +17,8 @@ from tenants.models import DEFAULT_SETTINGS, OPERATOR_SLUG, App
 from tokens.services import client_create, signing_keys_provision
 
 SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
+_BATCH = 500  # ids per IN (...) when deleting an App's orphaned identities
+_IDENTITY = "accounts.Identity"
 
 # name -> (minimum, maximum) for integer settings
 _TTL_BOUNDS: dict[str, tuple[int, int]] = {
@@ -59,7 +61,10 @@ def settings_validate(raw: Any) -> dict[str, Any]:
             if not isinstance(value, list) or len(value) > 50:
                 raise _setting_error(name, "invalid", "must be a list of at most 50 absolute URIs")
             for uri in value:
-                parts = urlsplit(uri) if isinstance(uri, str) else None
+                try:
+                    parts = urlsplit(uri) if isinstance(uri, str) else None
+                except ValueError:  # e.g. "http://[::1": an unterminated IPv6 literal
+                    parts = None
                 if (
                     parts is None
                     or len(uri) > 2000
@@ -124,7 +129,8 @@ def app_create(
     Returns (app, admin client, admin client secret); the secret is shown once.
     """
     slug_validate(slug)
-    cleaned = settings_validate(settings or {})
+    # `settings: []` (or 0, "") is not "no settings": settings_validate refuses it.
+    cleaned = settings_validate(settings if settings is not None else {})
     with transaction.atomic():
         if App.objects.filter(slug=slug).exists():
             raise conflict("slug_taken", f"An App with slug '{slug}' already exists. Choose another slug.")
@@ -191,16 +197,40 @@ def app_delete(*, app: App, actor: Actor, operator_app: App) -> None:
     """Delete an App and everything in it; its tokens fail at once. Recorded in the operator log."""
     if app.is_operator:
         raise conflict("operator_app_protected", "The operator App cannot be deleted.")
+    from accounts.models import Identity
+
     with transaction.atomic():
-        with system_scope():  # the cascade removes every row of the deleted App
-            App.objects.filter(pk=app.pk).delete()
+        with system_scope():
+            # Its members' identities, locked so no App adds a membership to one meanwhile
+            # (user creation locks the identity too).
+            members = list(
+                Identity.objects.select_for_update(of=("self",))
+                .filter(memberships__app_id=app.pk)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            App.objects.filter(pk=app.pk).delete()  # the cascade removes every row of the App
+            # An identity the App leaves with no membership goes too, password hash and all,
+            # exactly as deleting its last membership does (accounts.services.user_delete).
+            identities_deleted = 0
+            for start in range(0, len(members), _BATCH):
+                batch = members[start : start + _BATCH]
+                identities_deleted += (
+                    Identity.objects.filter(pk__in=batch, memberships__isnull=True)
+                    .delete()[1]
+                    .get(_IDENTITY, 0)
+                )
         audit_record(
             app=operator_app,
             action="app.deleted",
             actor=actor,
             target_type="app",
             target_id=app.id,
-            changes={"slug": app.slug, "displayName": app.display_name},
+            changes={
+                "slug": app.slug,
+                "displayName": app.display_name,
+                "identitiesDeleted": identities_deleted,
+            },
         )
         publish_change(kind="app", app_id=app.id)
 

@@ -390,7 +390,6 @@ class DiscoveryView(APIView):
                 "introspection_endpoint": f"{base}/oauth/introspect",
                 "revocation_endpoint": f"{base}/oauth/revoke",
                 "jwks_uri": f"{base}/apps/{app.slug}/jwks.json",
-                "authorization_endpoint": f"{base}/oauth/authorize",
                 "grant_types_supported": sorted(GRANTS),
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
                 "introspection_endpoint_auth_methods_supported": [
@@ -398,10 +397,6 @@ class DiscoveryView(APIView):
                     "client_secret_post",
                 ],
                 "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-                "response_types_supported": ["code"],
-                "code_challenge_methods_supported": ["S256"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "subject_types_supported": ["public"],
             },
             headers={"Cache-Control": "public, max-age=300"},
         )
@@ -551,7 +546,9 @@ class ClientDetailView(APIView):
     )
     def delete(self, request: Request, client_id: str) -> Response:
         principal = current_principal(request)
-        services.client_delete(app=principal.tenant, actor=principal.actor, client_id=client_id)
+        services.client_delete(
+            app=principal.tenant, actor=principal.actor, client_id=client_id, ceiling=principal.grant_ceiling
+        )
         return Response(status=204)
 
 
@@ -572,6 +569,7 @@ class ClientSecretView(APIView):
         client, secret = services.client_secret_rotate(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             client_id=client_id,
             grace_period_seconds=body.validated_data["gracePeriodSeconds"],
         )

@@ -91,7 +91,18 @@ class AuthorizeView(LeanView):
         raise NotImplementedError
 
     def handle(self, request: HttpRequest) -> HttpResponse:
-        body = parse_json_object(request)
+        try:
+            body = parse_json_object(request)
+        except ApiError as exc:
+            if exc.code != "malformed_json":
+                raise
+            # API.md: a malformed body here is a validation_error, like any other bad input.
+            raise ApiError(
+                400,
+                "validation_error",
+                exc.detail,
+                errors=[{"field": "body", "code": "malformed_json", "message": "not a JSON object"}],
+            ) from exc
         token, permission, app = body.get("token"), body.get("permission"), body.get("app")
         if not isinstance(token, str) or not token:
             raise _invalid("token", "a non-empty string is required")

@@ -13,6 +13,7 @@ from urllib.parse import unquote_plus
 from django.http import HttpRequest
 
 from core.errors import ApiError
+from core.parsers import NUL, NUL_MESSAGE, printable
 from core.views import parse_json_object
 
 # camelCase JSON name -> RFC name
@@ -31,6 +32,14 @@ _JSON_NAMES = {
 _MAX_PARAM = 8192
 
 
+def _nul_error(field: str) -> ApiError:
+    return oauth_error(
+        "invalid_request",
+        f"'{field}' {NUL_MESSAGE}.",
+        errors=[{"field": field, "code": "nul_character", "message": NUL_MESSAGE}],
+    )
+
+
 def oauth_error(code: str, detail: str, status: int = 400, **kwargs: Any) -> ApiError:
     return ApiError(status, code, detail, oauth=True, **kwargs)
 
@@ -42,7 +51,7 @@ def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:
         try:
             data = parse_json_object(request)
         except ApiError as exc:
-            raise oauth_error("invalid_request", exc.detail) from exc
+            raise oauth_error("invalid_request", exc.detail, errors=exc.errors) from exc
         params: dict[str, str] = {}
         for name, value in data.items():
             if value is None:
@@ -62,6 +71,8 @@ def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:
         for name in form:
             if len(form.getlist(name)) > 1:
                 raise oauth_error("invalid_request", f"Parameter '{name}' is repeated.")
+            if NUL in name or NUL in form[name]:
+                raise _nul_error(printable(name))
         return _bounded({name: form[name] for name in form}), False
     raise oauth_error(
         "invalid_request",
@@ -100,7 +111,10 @@ def client_credentials_from(request: HttpRequest, params: dict[str, str]) -> tup
         client_id, sep, secret = decoded.partition(":")
         if not sep:
             raise oauth_error("invalid_client", "The HTTP Basic credentials are malformed.", status=401)
-        return unquote_plus(client_id), unquote_plus(secret)
+        client_id, secret = unquote_plus(client_id), unquote_plus(secret)
+        if NUL in client_id or NUL in secret:
+            raise _nul_error("Authorization")
+        return client_id, secret
     if "client_id" in params and in_body:
         return params["client_id"], params["client_secret"]
     return None

@@ -23,6 +23,7 @@ from core.changes import publish_change
 from core.context import Actor, system_scope, tenant_scope
 from core.errors import ApiError, not_found
 from core.ids import new_id
+from rbac.permissions import Ceiling
 from tenants.models import App
 from tokens.models import Client, RevokedToken, SigningKey
 from tokens.state import AppSnapshot, get_state
@@ -54,10 +55,12 @@ def _new_signing_key(*, app: App, status: str) -> SigningKey:
 
 
 def signing_keys_provision(*, app: App) -> None:
-    """Give a new App its signing key and its pre-published next key."""
+    """Give a new App its signing key and its pre-published next key (and tell every process
+    there are new kids to accept)."""
     with tenant_scope(app):
         _new_signing_key(app=app, status=SigningKey.Status.CURRENT)
         _new_signing_key(app=app, status=SigningKey.Status.NEXT)
+    publish_change(kind="app", app_id=app.id)
 
 
 # The longest lifetime any token can be given (settings and per-client TTLs are capped at a day).
@@ -143,7 +146,7 @@ def client_create(
     access_token_ttl_seconds: int | None = None,
     acts_for_users: bool = False,
     delegable_permissions: list[str] | None = None,
-    ceiling: frozenset[str] | None = None,
+    ceiling: Ceiling | None = None,
 ) -> tuple[Client, str]:
     """Create an M2M client; returns it with its secret, which is never retrievable again."""
     from rbac.services import validate_grants, validate_role_names
@@ -361,15 +364,16 @@ def client_update(
     access_token_ttl_seconds: int | object | None = ...,
     delegable_permissions: list[str] | None = None,
     acts_for_users: bool | None = None,
-    ceiling: frozenset[str] | None = None,
+    ceiling: Ceiling | None = None,
 ) -> Client:
     """Change a client. New roles/permissions apply to its existing tokens at once."""
-    from rbac.services import validate_grants, validate_role_names
+    from rbac.services import holder_check, validate_grants, validate_role_names
 
     with transaction.atomic(), tenant_scope(app):
         client = Client.objects.select_for_update().filter(pk=client_id).first()
         if client is None:
             raise not_found("client")
+        holder_check(app=app, roles=client.roles, permissions=client.permissions, ceiling=ceiling)
         changes: dict[str, Any] = {}
         if name is not None and name != client.name:
             changes["name"] = {"from": client.name, "to": name}
@@ -411,23 +415,35 @@ def client_update(
     return client
 
 
-def client_delete(*, app: App, actor: Actor, client_id: str) -> None:
+def client_delete(*, app: App, actor: Actor, client_id: str, ceiling: Ceiling | None = None) -> None:
     """Delete a client; every token it holds stops working at once."""
+    from rbac.services import holder_check
+
     with transaction.atomic(), tenant_scope(app):
         client = client_get(client_id=client_id)
+        holder_check(app=app, roles=client.roles, permissions=client.permissions, ceiling=ceiling)
         Client.objects.filter(pk=client.pk).delete()  # keeps client.id for the event
         _client_changes_audit(app, actor, client, "client.deleted", {"name": client.name})
         publish_change(kind="subject", app_id=app.id, key=client_id)
 
 
 def client_secret_rotate(
-    *, app: App, actor: Actor, client_id: str, grace_period_seconds: int = 0
+    *,
+    app: App,
+    actor: Actor,
+    client_id: str,
+    grace_period_seconds: int = 0,
+    ceiling: Ceiling | None = None,
 ) -> tuple[Client, str]:
-    """Issue a new secret; the old one keeps working for `grace_period_seconds` (0: not at all)."""
+    """Issue a new secret; the old one keeps working for `grace_period_seconds` (0: not at all).
+    Only a caller holding everything the client holds may rotate it (else it could become it)."""
+    from rbac.services import holder_check
+
     with transaction.atomic(), tenant_scope(app):
         client = Client.objects.select_for_update().filter(pk=client_id).first()
         if client is None:
             raise not_found("client")
+        holder_check(app=app, roles=client.roles, permissions=client.permissions, ceiling=ceiling)
         secret = crypto.new_secret("client_secret")
         if grace_period_seconds > 0:
             client.previous_secret_digest = client.secret_digest

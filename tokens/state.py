@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from core import changes
 from core.context import system_scope
+from core.ids import looks_like_id
 from rbac import permissions as perms
 
 TOKEN_INVALID = "token_invalid"
@@ -41,7 +42,6 @@ SUBJECT_SUSPENDED = "subject_suspended"
 PERMISSION_NOT_GRANTED = "permission_not_granted"
 
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "iss", "app", "client_id"]
-_UNKNOWN_KID_TTL = 30.0
 
 
 def issuer_for(slug: str) -> str:
@@ -106,9 +106,6 @@ class Subject:
     roles: tuple[str, ...]
     permissions: frozenset[str]
     valid_after: int  # tokens issued (iat) before this epoch second are revoked
-    # A user's membership id: a token names the membership it was issued for (`mid`), so
-    # removing a user and adding them back never revives tokens of the old membership.
-    membership_id: str | None = None
     acts_for_users: bool = False
     delegable: frozenset[str] = frozenset()
 
@@ -156,7 +153,12 @@ class AuthzState:
         self.generation = 0
         self._apps: dict[str, AppSnapshot | None] = {}
         self._keys: dict[str, _Key] = {}
-        self._unknown_kids: dict[str, float] = {}
+        # Every kid -> its App id (small: no key material). An unknown kid is refused from here
+        # without a query; the table is re-read when an App's keys change, and at most once a
+        # second when tokens with kids it does not know arrive (a new App on another instance).
+        self._kid_table: dict[str, str] | None = None
+        self._kid_table_at = 0.0
+        self._kids_dirty = False
         self._subjects: dict[tuple[str, str], Subject | None] = {}
         self._revoked: dict[str, float] = {}
         self._revoked_loaded = False
@@ -174,7 +176,7 @@ class AuthzState:
                 self._apps.pop(app_id, None)
                 for kid in [k for k, v in self._keys.items() if v.app_id == app_id]:
                     self._keys.pop(kid, None)
-                self._unknown_kids.clear()
+                self._kids_dirty = True
             elif kind == "subject" and app_id:
                 self._subjects.pop((app_id, key), None)
             elif kind == "jti":
@@ -187,7 +189,7 @@ class AuthzState:
             self.generation += 1
             self._apps.clear()
             self._keys.clear()
-            self._unknown_kids.clear()
+            self._kid_table = None
             self._subjects.clear()
             self._verified.clear()
             self._revoked.clear()
@@ -214,18 +216,28 @@ class AuthzState:
         entry = self._keys.get(kid)
         if entry is not None:
             return entry
-        if self._unknown_kids.get(kid, 0) > time.monotonic():
+        if not looks_like_id(kid, "key"):
+            return None
+        table = self._kid_table
+        if table is None or (
+            kid not in table and (self._kids_dirty or time.monotonic() - self._kid_table_at > 1.0)
+        ):
+            table = self._reload_kid_table()
+        if kid not in table:
             return None
         generation = self.generation
         entry = _load_key(kid)
-        if entry is None:
-            with self._lock:
-                if len(self._unknown_kids) > 10_000:
-                    self._unknown_kids.clear()
-                self._unknown_kids[kid] = time.monotonic() + _UNKNOWN_KID_TTL
-            return None
-        self._store(generation, self._keys, kid, entry)
+        if entry is not None:
+            self._store(generation, self._keys, kid, entry)
         return entry
+
+    def _reload_kid_table(self) -> dict[str, str]:
+        with self._lock:
+            self._kids_dirty = False
+            self._kid_table_at = time.monotonic()
+        table = _load_kid_table()
+        self._kid_table = table
+        return table
 
     def subject(self, app_id: str, subject_id: str) -> Subject | None:
         try:
@@ -339,9 +351,12 @@ class AuthzState:
         if (
             subject is None
             or claims["iat"] < subject.valid_after
-            or (subject.membership_id is not None and claims.get("mid") != subject.membership_id)
+            or (isinstance(claims.get("sid"), str) and self.is_revoked(claims["sid"]))
         ):
             return Check(TOKEN_REVOKED, claims, app)
+        via = claims["client_id"]
+        if via != subject.id and via.startswith("m2m_") and self.subject(app.id, via) is None:
+            return Check(TOKEN_REVOKED, claims, app)  # issued through a client since deleted
         actor = claims.get("act")
         if actor is not None:
             actor_id = actor.get("sub") if isinstance(actor, dict) else None
@@ -385,6 +400,13 @@ def _load_app(app_id: str) -> AppSnapshot | None:
         roles=roles,
         signing_kid=kid,
     )
+
+
+def _load_kid_table() -> dict[str, str]:
+    from tokens.models import SigningKey
+
+    with system_scope():  # cache loader: which App each kid belongs to, across all Apps
+        return dict(SigningKey.objects.values_list("kid", "app_id"))
 
 
 def _load_key(kid: str) -> _Key | None:
@@ -435,14 +457,13 @@ def _load_subject(app_id: str, subject_id: str) -> Subject | None:
             state = membership_state(app_id=app_id, user_id=subject_id)
             if state is None:
                 return None
-            membership_id, status, roles = state
+            status, roles = state
             return Subject(
                 id=subject_id,
                 status=status,
                 roles=tuple(roles),
                 permissions=frozenset(),
                 valid_after=0,
-                membership_id=membership_id,
             )
     return None
 

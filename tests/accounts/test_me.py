@@ -63,22 +63,40 @@ def test_me_without_a_token_is_401(api, acme):
 def test_password_change_rotates_the_password_and_other_sessions(api, acme, globex):
     create_user(api, acme, "ed@example.com", password=PASSWORD)
     create_user(api, globex, "ed@example.com")
-    current = signed_in(api, "ed@example.com", PASSWORD, acme.slug)  # changes the password
-    other = signed_in(api, "ed@example.com", PASSWORD, acme.slug)  # another device
-    elsewhere = signed_in(api, "ed@example.com", PASSWORD, globex.slug)  # another App
+    # Ed chooses his own password first (acme's admin-set one is trusted by acme only).
+    first = signed_in(api, "ed@example.com", PASSWORD, acme.slug)
+    response = api.post(
+        "/v1/me/password",
+        {"currentPassword": PASSWORD, "newPassword": OTHER_PASSWORD},
+        token=first["access_token"],
+    )
+    assert response.status_code == 204, response.content
+    current = signed_in(api, "ed@example.com", OTHER_PASSWORD, acme.slug)  # changes the password
+    other = signed_in(api, "ed@example.com", OTHER_PASSWORD, acme.slug)  # another device
+    elsewhere = signed_in(api, "ed@example.com", OTHER_PASSWORD, globex.slug)  # another App
 
     response = api.post(
         "/v1/me/password",
-        {"currentPassword": PASSWORD, "newPassword": NEW_PASSWORD},
+        {"currentPassword": OTHER_PASSWORD, "newPassword": NEW_PASSWORD},
         token=current["access_token"],
     )
     assert response.status_code == 204, response.content
 
-    problem(sign_in(api, "ed@example.com", PASSWORD, acme.slug), 400, "invalid_grant")
+    problem(sign_in(api, "ed@example.com", OTHER_PASSWORD, acme.slug), 400, "invalid_grant")
     assert sign_in(api, "ed@example.com", NEW_PASSWORD, acme.slug).status_code == 200
+    assert sign_in(api, "ed@example.com", NEW_PASSWORD, globex.slug).status_code == 200
     problem(refresh(api, other["refresh_token"]), 400, "invalid_grant")
     problem(refresh(api, elsewhere["refresh_token"]), 400, "invalid_grant")
+    # the other sessions' access tokens end too; the session that changed it goes on
+    assert authorize_reason(api, other["access_token"]) == "token_revoked"
+    assert authorize_reason(api, elsewhere["access_token"]) == "token_revoked"
     assert refresh(api, current["refresh_token"]).status_code == 200
+
+
+def authorize_reason(api, token):
+    response = api.post("/v1/authorize", {"token": token, "permission": "heimdall:users.read"})
+    assert response.status_code == 200, response.content
+    return response.json()["reason"]
 
 
 def test_password_change_with_wrong_current_password_is_403(api, acme):

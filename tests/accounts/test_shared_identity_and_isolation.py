@@ -13,8 +13,22 @@ from tests.accounts.support import (
     get_user,
     list_users,
     sign_in,
+    signed_in,
 )
 from tests.helpers import problem
+
+OWN_PASSWORD = "a passphrase only alice knows"
+
+
+def take_ownership(api, email, admin_set_password, app_slug, own_password=OWN_PASSWORD):
+    """The person signs in where their admin-set password is trusted and chooses their own."""
+    session = signed_in(api, email, admin_set_password, app_slug)
+    response = api.post(
+        "/v1/me/password",
+        {"currentPassword": admin_set_password, "newPassword": own_password},
+        token=session["access_token"],
+    )
+    assert response.status_code == 204, response.content
 
 
 def test_existing_identity_joins_another_app_with_its_password_and_profile_untouched(api, acme, globex):
@@ -28,32 +42,60 @@ def test_existing_identity_joins_another_app_with_its_password_and_profile_untou
         roles=["viewer"],
         metadata={"tier": "gold"},
     )
-    assert joined["id"] == alice["id"]
+    # Each App has its own id for the person: Apps cannot correlate their users by id.
+    assert joined["id"] != alice["id"] and joined["id"].startswith("usr_")
     assert joined["email"] == "alice@example.com"
-    assert joined["displayName"] == "G1"
-    assert joined["roles"] == ["viewer"]
-    assert joined["metadata"] == {"tier": "gold"}
-    # The password globex sent was ignored: the identity keeps the one acme set.
+    assert (joined["displayName"], joined["roles"], joined["metadata"]) == (
+        "G1",
+        ["viewer"],
+        {"tier": "gold"},
+    )
+    # The password globex sent was ignored: the identity keeps the one acme's admin set...
     problem(sign_in(api, "alice@example.com", OTHER_PASSWORD, globex.slug), 400, "invalid_grant")
-    assert sign_in(api, "alice@example.com", PASSWORD, globex.slug).status_code == 200
+    assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
+    # ...which only acme trusts: an admin-chosen password is not the person's own.
+    problem(sign_in(api, "alice@example.com", PASSWORD, globex.slug), 400, "invalid_grant")
+    # Once alice chooses her own password, every App she belongs to accepts it.
+    take_ownership(api, "alice@example.com", PASSWORD, acme.slug)
+    assert sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug).status_code == 200
+    assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
     # acme's view did not change.
     seen_by_acme = get_user(api, acme, alice["id"])
-    assert seen_by_acme["displayName"] == "A1"
-    assert seen_by_acme["roles"] == []
-    assert seen_by_acme["metadata"] == {}
+    assert (seen_by_acme["displayName"], seen_by_acme["roles"], seen_by_acme["metadata"]) == ("A1", [], {})
 
 
-def test_password_sent_for_an_existing_identity_is_ignored_even_if_weak(api, acme, globex):
+def test_an_app_cannot_take_over_a_person_by_registering_them_first(api, acme, globex):
+    """globex registers victim@corp.com with a password it knows; acme later adds the same person
+    as its admin. globex's password must not open acme."""
+    create_user(api, globex, "victim@corp.com", password=OTHER_PASSWORD)
+    create_user(api, acme, "victim@corp.com", password=PASSWORD, roles=["admin"])
+    problem(sign_in(api, "victim@corp.com", OTHER_PASSWORD, acme.slug), 400, "invalid_grant")
+    problem(sign_in(api, "victim@corp.com", PASSWORD, acme.slug), 400, "invalid_grant")
+    assert sign_in(api, "victim@corp.com", OTHER_PASSWORD, globex.slug).status_code == 200
+
+
+def test_creating_a_user_answers_the_same_whether_or_not_the_email_exists_elsewhere(api, acme, globex):
     create_user(api, acme, "alice@example.com", password=PASSWORD)
-    create_user(api, globex, "alice@example.com", password="short")
-    assert list_users(api, globex, "email=alice@example.com")
+    known = problem(
+        api.post("/v1/users", {"email": "alice@example.com", "password": "short"}, token=globex.token),
+        422,
+        "weak_password",
+    )
+    unknown = problem(
+        api.post("/v1/users", {"email": "nobody@example.com", "password": "short"}, token=globex.token),
+        422,
+        "weak_password",
+    )
+    known.pop("requestId"), unknown.pop("requestId")
+    assert known == unknown
+    assert list_users(api, globex) == []
 
 
 def test_profile_changes_in_one_app_are_invisible_to_another(api, acme, globex):
     alice = create_user(api, acme, "alice@example.com", displayName="A1", metadata={"a": 1})
-    create_user(api, globex, "alice@example.com", displayName="G1")
+    alice_g = create_user(api, globex, "alice@example.com", displayName="G1")
     response = api.patch(
-        f"/v1/users/{alice['id']}", {"displayName": "G2", "metadata": {"g": 2}}, token=globex.token
+        f"/v1/users/{alice_g['id']}", {"displayName": "G2", "metadata": {"g": 2}}, token=globex.token
     )
     assert response.status_code == 200, response.content
     assert response.json()["displayName"] == "G2"
@@ -61,23 +103,26 @@ def test_profile_changes_in_one_app_are_invisible_to_another(api, acme, globex):
     assert seen_by_acme["displayName"] == "A1"
     assert seen_by_acme["metadata"] == {"a": 1}
     assert [e["action"] for e in audit_events(api, acme, targetId=alice["id"])] == ["user.created"]
+    # and no event of acme's names globex's id for her
+    assert audit_events(api, acme, targetId=alice_g["id"]) == []
 
 
 def test_suspending_or_deleting_in_one_app_leaves_the_other_membership_alone(api, acme, globex):
     alice = create_user(api, acme, "alice@example.com", password=PASSWORD, displayName="A1")
-    create_user(api, globex, "alice@example.com", displayName="G1")
+    alice_g = create_user(api, globex, "alice@example.com", displayName="G1")
+    take_ownership(api, "alice@example.com", PASSWORD, acme.slug)
 
-    assert api.post(f"/v1/users/{alice['id']}/suspend", token=globex.token).status_code == 200
+    assert api.post(f"/v1/users/{alice_g['id']}/suspend", token=globex.token).status_code == 200
     assert get_user(api, acme, alice["id"])["status"] == "active"
-    assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
-    problem(sign_in(api, "alice@example.com", PASSWORD, globex.slug), 400, "invalid_grant")
+    assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
+    problem(sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug), 400, "invalid_grant")
 
-    assert api.delete(f"/v1/users/{alice['id']}", token=globex.token).status_code == 204
-    problem(api.get(f"/v1/users/{alice['id']}", token=globex.token), 404, "not_found")
+    assert api.delete(f"/v1/users/{alice_g['id']}", token=globex.token).status_code == 204
+    problem(api.get(f"/v1/users/{alice_g['id']}", token=globex.token), 404, "not_found")
     seen_by_acme = get_user(api, acme, alice["id"])
     assert seen_by_acme["status"] == "active"
     assert seen_by_acme["displayName"] == "A1"
-    assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
+    assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
 
 
 def test_identity_is_removed_with_its_last_membership(api, acme, globex):
@@ -135,8 +180,8 @@ def test_user_list_never_shows_another_apps_users(api, acme, globex):
 
 
 def test_shared_identity_is_listed_with_each_apps_own_profile(api, acme, globex):
-    alice = create_user(api, acme, "alice@example.com", displayName="A1", roles=["editor"])
-    create_user(api, globex, "alice@example.com", displayName="G1", roles=["viewer"])
+    create_user(api, acme, "alice@example.com", displayName="A1", roles=["editor"])
+    alice_g = create_user(api, globex, "alice@example.com", displayName="G1", roles=["viewer"])
     (listed,) = list_users(api, globex)
-    assert (listed["id"], listed["displayName"], listed["roles"]) == (alice["id"], "G1", ["viewer"])
+    assert (listed["id"], listed["displayName"], listed["roles"]) == (alice_g["id"], "G1", ["viewer"])
     assert list_users(api, globex, "role=editor") == []

@@ -139,14 +139,14 @@ def _sleep_into_next_second() -> None:
 
 
 def test_readded_member_of_a_shared_identity_keeps_old_tokens_revoked(api, acme, globex, editor):
-    """The identity survives through its globex membership, so the re-added acme member has the
-    same usr_ id; tokens from the removed membership must stay dead."""
+    """The identity survives through its globex membership; the re-added acme member is a new
+    membership with a new usr_ id, and tokens from the removed one must stay dead."""
     user, tokens = editor
     create_user(api, globex, "ed@example.com")
     assert api.delete(f"/v1/users/{user['id']}", token=acme.token).status_code == 204
     _sleep_into_next_second()  # the re-add happens in a later second than the token's iat
     again = create_user(api, acme, "ed@example.com", roles=["editor"])
-    assert again["id"] == user["id"]
+    assert again["id"] != user["id"]
     answer = authorize(api, tokens["access_token"], "docs.read")
     assert (answer["allowed"], answer["reason"]) == (False, "token_revoked")
     problem(refresh(api, tokens["refresh_token"]), 400, "invalid_grant")

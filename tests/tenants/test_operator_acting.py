@@ -93,5 +93,6 @@ def test_header_with_malformed_slug_is_validation_error(api, operator):
     assert [error["field"] for error in body["errors"]] == ["Heimdall-App"]
 
 
-def test_header_without_token_is_invalid_token(api, acme):
-    problem(api.get("/v1/app", headers=ACT_AS_ACME), 401, "invalid_token")
+def test_header_without_token_is_permission_denied(api, acme):
+    """API.md: any caller other than an operator sending Heimdall-App gets 403."""
+    problem(api.get("/v1/app", headers=ACT_AS_ACME), 403, "permission_denied")

@@ -260,8 +260,10 @@ def test_non_object_json_is_validation_error(api, raw):
 
 
 @pytest.mark.parametrize("raw", ["{", "token=abc", "{'token': 1}", b"\xff\xfe", '{"token": "t",}'])
-def test_non_json_body_is_malformed_json(api, raw):
-    problem(api.post("/v1/authorize", raw=raw), 400, "malformed_json")
+def test_non_json_body_is_a_validation_error(api, raw):
+    """API.md: "A malformed body -> 400 validation_error" on /v1/authorize."""
+    body = problem(api.post("/v1/authorize", raw=raw), 400, "validation_error")
+    assert body["errors"][0]["field"] == "body"
 
 
 def test_form_body_is_rejected(api, worker):

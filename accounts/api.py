@@ -107,8 +107,12 @@ class UserListView(APIView):
         responses={201: UserSerializer},
         description=(
             "409 `user_exists` when the email already belongs to this App; 422 `weak_password`, "
-            "`unknown_role`. A person who already exists in another App gets a membership here; "
-            "their password and other Apps' profiles are left untouched."
+            "`unknown_role`; 403 when the roles grant more than the caller holds. A person who "
+            "already exists in another App gets a membership here (with this App's own `usr_` id); "
+            "their password and other Apps' profiles are left untouched, and the answer is the "
+            "same as for a new person. A password set here by an admin is trusted by this App "
+            "only; once the person sets their own with POST /v1/me/password, every App they "
+            "belong to accepts it."
         ),
     )
     def post(self, request: Request) -> Response:

@@ -297,15 +297,29 @@ def client_credentials_grant(*, client_id: str, client_secret: str, scope: Any) 
     }
 
 
+# Failed authentications of one client recorded in its audit log per window; past that they are
+# only counted, so whoever knows a client id cannot flood its App's audit log.
+AUDITED_CLIENT_FAILURES = 20
+
+
 def _client_auth_failed(client_id: str) -> None:
     """Record a failed client authentication in the client's App, when the client exists."""
+    from accounts.models import LoginFailure
+
     if not client_id.startswith("m2m_") or len(client_id) > 40:
         return
     with system_scope():  # the failing client's App, to record the event there
         client = Client.objects.select_related("app").filter(pk=client_id).first()
     if client is None:
         return
+    now = timezone.now()
+    key = f"cl:{client.id}"
+    window = timedelta(seconds=int(settings.HEIMDALL["LOGIN_FAILURE_WINDOW_SECONDS"]))
     with transaction.atomic():
+        recent = LoginFailure.objects.filter(key=key, created_at__gt=now - window).count()
+        LoginFailure.objects.create(key=key, created_at=now)
+        if recent >= AUDITED_CLIENT_FAILURES:
+            return
         audit_record(
             app=client.app,
             action="client.authentication_failed",

@@ -209,3 +209,15 @@ def test_suspended_app_client_gets_no_token(api, acme, operator, worker):
         "/v1/oauth/token", {"clientId": worker["clientId"], "clientSecret": worker["clientSecret"]}
     )
     _oauth_problem(response, 400, "unauthorized_client")
+
+
+def test_failed_client_authentications_cannot_flood_the_audit_log(api, acme):
+    for attempt in range(25):
+        response = api.post(
+            "/v1/oauth/token", {"clientId": acme.client_id, "clientSecret": f"hmd_cs_wrong{attempt}"}
+        )
+        assert response.status_code == 401
+    events = api.get(
+        "/v1/audit-events?action=client.authentication_failed&limit=200", token=acme.token
+    ).json()
+    assert len(events["data"]) == 20

@@ -42,7 +42,8 @@ def _scrub(value: Any) -> Any:
 
 def audit_record(
     *,
-    app: App,
+    app: App | None = None,
+    app_id: str | None = None,
     action: str,
     actor: Actor,
     target_type: str | None = None,
@@ -57,8 +58,12 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the transaction of its change")
     info = context.request_info()
+    if app is not None:
+        app_id = app.pk
+    if app_id is None:
+        raise ValueError("audit_record needs the App (or its id) whose log the event belongs to")
     event = AuditEvent(
-        app=app,
+        app_id=app_id,
         occurred_at=timezone.now(),
         action=action,
         actor_type=actor.type,

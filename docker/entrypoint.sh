@@ -29,7 +29,11 @@ if [ "$migrate" = true ]; then
   python manage.py bootstrap
 fi
 
+# gthread workers keep client connections alive (a load balancer reuses them) and let a worker
+# overlap database waits; Heimdall's in-process state is thread-safe.
 exec gunicorn heimdall.wsgi:application \
   --bind 0.0.0.0:8000 \
   --workers "${WEB_CONCURRENCY:-2}" \
+  --worker-class gthread \
+  --threads "${GUNICORN_THREADS:-4}" \
   --access-logfile -

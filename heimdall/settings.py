@@ -106,7 +106,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = _env("DATABASE_CONN_MAX_AGE", int, 60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Off by default: a health check is one more round trip on every request that touches the
+    # database; a connection that died is replaced after the request it failed.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = _env("DATABASE_CONN_HEALTH_CHECKS", bool, False)
 DATABASES["default"]["TEST"] = {"NAME": _env("TEST_DATABASE_NAME", str, None)}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

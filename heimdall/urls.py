@@ -38,7 +38,12 @@ handler403 = "core.errors.handler403"
 handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
 
+# The hot paths first: Django tries patterns in order.
 v1 = [
+    path("authorize", AuthorizeView.as_view()),
+    path("oauth/token", TokenView.as_view()),
+    path("oauth/introspect", IntrospectView.as_view()),
+    path("oauth/revoke", RevokeView.as_view()),
     path("apps", AppListView.as_view()),
     path("apps/<str:slug>", AppDetailView.as_view()),
     path("apps/<str:slug>/jwks.json", JwksView.as_view()),
@@ -59,15 +64,12 @@ v1 = [
     path("clients", ClientListView.as_view()),
     path("clients/<str:client_id>", ClientDetailView.as_view()),
     path("clients/<str:client_id>/secrets", ClientSecretView.as_view()),
-    path("oauth/token", TokenView.as_view()),
-    path("oauth/revoke", RevokeView.as_view()),
-    path("oauth/introspect", IntrospectView.as_view()),
-    path("authorize", AuthorizeView.as_view()),
     path("audit-events", AuditEventListView.as_view()),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 
 urlpatterns = [
+    *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi")),
@@ -76,5 +78,4 @@ urlpatterns = [
         serve,
         {"document_root": Path(drf_spectacular_sidecar.__file__).parent / "static"},
     ),
-    *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
 ]

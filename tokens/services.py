@@ -5,6 +5,7 @@ Every write is a keyword-only service that records its audit event in its own tr
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import time
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,7 @@ from core.ids import new_id
 from rbac.permissions import Ceiling
 from tenants.models import App
 from tokens.models import Client, RevokedToken, SigningKey
-from tokens.state import AppSnapshot, get_state
+from tokens.state import AppSnapshot, ClientCredentials, get_state
 
 # ---- signing keys ---------------------------------------------------------------------------
 
@@ -115,22 +116,24 @@ def published_keys(*, app: App) -> list[SigningKey]:
 # ---- clients ----------------------------------------------------------------------------------
 
 
-def client_authenticate(*, client_id: str, client_secret: str) -> Client | None:
-    """The client whose id and secret (or unexpired previous secret) match, or None."""
-    if not client_id.startswith("m2m_") or len(client_id) > 40 or len(client_secret) > 200:
+def client_authenticate(*, client_id: str, client_secret: str) -> ClientCredentials | None:
+    """The client whose id and secret (or unexpired previous secret) match, or None.
+
+    Served from the authorization state's cache (digests only), so a token request does not
+    query the client row; changes to a client (rotation, deletion) publish a subject change."""
+    if len(client_id) > 40 or len(client_secret) > 200:
         return None
-    with system_scope():  # a client id is globally unique; its App is found through it
-        client = Client.objects.select_related("app").filter(pk=client_id).first()
+    client = get_state().client(client_id)
+    digest = crypto.secret_digest(client_secret)  # the same work whether or not the client exists
     if client is None:
-        crypto.secret_digest(client_secret)  # same work either way
         return None
-    if crypto.secret_matches(client_secret, client.secret_digest):
+    if hmac.compare_digest(digest, client.secret_digest):
         return client
     if (
         client.previous_secret_digest
         and client.previous_secret_expires_at
-        and client.previous_secret_expires_at > timezone.now()
-        and crypto.secret_matches(client_secret, client.previous_secret_digest)
+        and client.previous_secret_expires_at > time.time()
+        and hmac.compare_digest(digest, client.previous_secret_digest)
     ):
         return client
     return None
@@ -184,6 +187,7 @@ def client_create(
                 "delegablePermissions": delegable,
             },
         )
+        publish_change(kind="subject", app_id=app.id, key=client.id)
     return client, secret
 
 
@@ -252,7 +256,7 @@ def requested_scope(raw: Any, granted: frozenset[str]) -> tuple[frozenset[str], 
 def client_credentials_grant(*, client_id: str, client_secret: str, scope: Any) -> dict[str, Any]:
     """Authenticate a client and issue it an access token (one short transaction)."""
     client = client_authenticate(client_id=client_id, client_secret=client_secret)
-    if client is None:
+    if client is None or get_state().app(client.app_id) is None:  # unknown, wrong, or App deleted
         _client_auth_failed(client_id)
         raise ApiError(
             401,
@@ -282,7 +286,7 @@ def client_credentials_grant(*, client_id: str, client_secret: str, scope: Any) 
     actor = Actor("client", client.id)
     with transaction.atomic():
         audit_record(
-            app=client.app,
+            app_id=client.app_id,
             action="token.issued",
             actor=actor,
             target_type="token",
@@ -470,4 +474,5 @@ def client_secret_rotate(
         _client_changes_audit(
             app, actor, client, "client.secret_rotated", {"gracePeriodSeconds": grace_period_seconds}
         )
+        publish_change(kind="subject", app_id=app.id, key=client.id)
     return client, secret

@@ -111,6 +111,20 @@ class Subject:
 
 
 @dataclass(frozen=True)
+class ClientCredentials:
+    """What authenticating an M2M client needs, cached: digests only, never a secret."""
+
+    id: str
+    app_id: str
+    secret_digest: str
+    previous_secret_digest: str | None
+    previous_secret_expires_at: float | None  # epoch seconds
+    roles: tuple[str, ...]
+    permissions: frozenset[str]
+    access_token_ttl_seconds: int | None
+
+
+@dataclass(frozen=True)
 class _Key:
     app_id: str
     public_key: Any
@@ -160,6 +174,7 @@ class AuthzState:
         self._kid_table_at = 0.0
         self._kids_dirty = False
         self._subjects: dict[tuple[str, str], Subject | None] = {}
+        self._clients: dict[str, ClientCredentials | None] = {}
         self._revoked: dict[str, float] = {}
         self._revoked_loaded = False
         self._verified: dict[str, dict[str, Any]] = {}
@@ -177,8 +192,13 @@ class AuthzState:
                 for kid in [k for k, v in self._keys.items() if v.app_id == app_id]:
                     self._keys.pop(kid, None)
                 self._kids_dirty = True
+                for client_id in [
+                    k for k, v in self._clients.items() if v is not None and v.app_id == app_id
+                ]:
+                    self._clients.pop(client_id, None)
             elif kind == "subject" and app_id:
                 self._subjects.pop((app_id, key), None)
+                self._clients.pop(key, None)
             elif kind == "jti":
                 exp = float((data or {}).get("exp", time.time() + 86400))
                 self._revoked[key] = exp
@@ -191,6 +211,7 @@ class AuthzState:
             self._keys.clear()
             self._kid_table = None
             self._subjects.clear()
+            self._clients.clear()
             self._verified.clear()
             self._revoked.clear()
             self._revoked_loaded = False
@@ -248,6 +269,22 @@ class AuthzState:
         subject = _load_subject(app_id, subject_id)
         self._store(generation, self._subjects, (app_id, subject_id), subject)
         return subject
+
+    def client(self, client_id: str) -> ClientCredentials | None:
+        """An M2M client's credentials by id (None for an unknown id, remembered too)."""
+        try:
+            return self._clients[client_id]
+        except KeyError:
+            pass
+        if not looks_like_id(client_id, "m2m"):
+            return None
+        generation = self.generation
+        loaded = _load_client(client_id)
+        with self._lock:
+            if len(self._clients) >= 100_000:  # unknown ids must not grow memory without bound
+                self._clients.clear()
+        self._store(generation, self._clients, client_id, loaded)
+        return loaded
 
     def is_revoked(self, jti: str) -> bool:
         if not self._revoked_loaded:
@@ -399,6 +436,26 @@ def _load_app(app_id: str) -> AppSnapshot | None:
         management=perms.management_permissions(operator=app.is_operator),
         roles=roles,
         signing_kid=kid,
+    )
+
+
+def _load_client(client_id: str) -> ClientCredentials | None:
+    from tokens.models import Client
+
+    with system_scope():  # cache loader: a client id is globally unique
+        client = Client.objects.filter(pk=client_id).first()
+    if client is None:
+        return None
+    expires = client.previous_secret_expires_at
+    return ClientCredentials(
+        id=client.id,
+        app_id=client.app_id,
+        secret_digest=client.secret_digest,
+        previous_secret_digest=client.previous_secret_digest,
+        previous_secret_expires_at=expires.timestamp() if expires else None,
+        roles=tuple(client.roles),
+        permissions=frozenset(client.permissions),
+        access_token_ttl_seconds=client.access_token_ttl_seconds,
     )
 
 

@@ -91,3 +91,16 @@ def test_a_change_is_seen_then_queries_stop_again(api, acme, tokens):
             assert authorize(api, viewer, "docs.write")["allowed"] is True
             assert authorize(api, viewer, "docs.read")["reason"] == "permission_not_granted"
     assert len(queries) == 0, [q["sql"] for q in queries.captured_queries][:5]
+
+
+def test_warm_client_credentials_issuance_reads_nothing_from_the_database(api, acme):
+    """A token request after the first is answered from memory but for its audit event."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    api.client_token(acme.client_id, acme.client_secret)  # warm-up
+    with CaptureQueriesContext(connection) as queries:
+        api.client_token(acme.client_id, acme.client_secret)
+    statements = [q["sql"].split()[0].upper() for q in queries.captured_queries]
+    assert "SELECT" not in statements, queries.captured_queries
+    assert statements.count("INSERT") == 1, queries.captured_queries

@@ -1,0 +1,1 @@
+"""Benchmark-only Django site: Heimdall's settings and URLs plus a bare `bench/hello` view."""

@@ -1,0 +1,1 @@
+"""A minimal django-oauth-toolkit (DOT) deployment to compare Heimdall's OAuth endpoints with."""

@@ -1,0 +1,9 @@
+"""WSGI entry point: `gunicorn dotbench.wsgi:application`."""
+
+import os
+
+from django.core.wsgi import get_wsgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dotbench.settings")
+
+application = get_wsgi_application()

@@ -226,9 +226,9 @@ def password_grant(
         identity = Identity.objects.filter(email=email).first() if email else None
     verified = password_verify(identity.password_hash if identity else None, password)
     membership = None
-    if app is not None and identity is not None:
-        with tenant_scope(app):
-            membership = Membership.objects.filter(identity=identity).first()
+    if app is not None:
+        with tenant_scope(app):  # the same query for an unknown email: equal work, equal timing
+            membership = Membership.objects.filter(identity_id=identity.pk if identity else "").first()
 
     if membership is None or app is None or identity is None:
         _login_failed(app, email or username[:254], "unknown_user", None)

@@ -11,7 +11,7 @@
 #
 # Environment (all optional):
 #   DURATION=10s  CONNECTIONS=32  THREADS=2  WARMUP=2s  WRK_TIMEOUT=10s   wrk settings per scenario
-#   WORKERS=<cores>  WORKER_CLASS=gthread  SERVER_THREADS=4                gunicorn settings (as deployed)
+#   WORKERS=<cores>  WORKER_CLASS=gthread  SERVER_THREADS=2                gunicorn settings (as deployed)
 #   GUNICORN_ARGS="--backlog 4096"  DB_SETTINGS="synchronous_commit=off"      experiments only (see README)
 #   SCENARIOS="hello authorize_allowed ..."                                subset of Heimdall scenarios
 #   PGHOST=127.0.0.1 PGPORT=5432 PGUSER=postgres                          PostgreSQL (trust auth)
@@ -51,7 +51,7 @@ THREADS=${THREADS:-2}
 CORES=$(nproc)
 WORKERS=${WORKERS:-$CORES}
 WORKER_CLASS=${WORKER_CLASS:-gthread}
-SERVER_THREADS=${SERVER_THREADS:-4}
+SERVER_THREADS=${SERVER_THREADS:-2}
 PROFILE_SECONDS=${PROFILE_SECONDS:-15}
 RETRIES=${RETRIES:-2}
 NOISE_MAX=${NOISE_MAX:-10}

@@ -35,5 +35,5 @@ exec gunicorn heimdall.wsgi:application \
   --bind 0.0.0.0:8000 \
   --workers "${WEB_CONCURRENCY:-2}" \
   --worker-class gthread \
-  --threads "${GUNICORN_THREADS:-4}" \
+  --threads "${GUNICORN_THREADS:-2}" \
   --access-logfile -

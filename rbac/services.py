@@ -29,12 +29,14 @@ def _declared(app: App) -> set[str]:
         return set(Permission.objects.values_list("name", flat=True))
 
 
+def _beyond(app: App, grants: list[str], ceiling: perms.Ceiling) -> list[str]:
+    """The grants, and what they expand to in `app` now, that `ceiling` does not cover."""
+    return ceiling.beyond(grants, perms.expand(grants, declared=_declared(app), management=_management(app)))
+
+
 def ceiling_check(*, app: App, grants: list[str], ceiling: perms.Ceiling | None, field: str) -> None:
     """403 when a caller tries to hand out grants it does not hold itself (None: no limit)."""
-    if ceiling is None:
-        return
-    expanded = perms.expand(grants, declared=_declared(app), management=_management(app))
-    beyond = ceiling.beyond(grants, expanded)
+    beyond = _beyond(app, grants, ceiling) if ceiling is not None else []
     if beyond:
         raise ApiError(
             403,
@@ -104,8 +106,7 @@ def holder_check(
     if ceiling is None:
         return
     grants = list(permissions) + [g for grants in role_grants(app=app, roles=roles).values() for g in grants]
-    expanded = perms.expand(grants, declared=_declared(app), management=_management(app))
-    beyond = ceiling.beyond(grants, expanded)
+    beyond = _beyond(app, grants, ceiling)
     if beyond:
         raise ApiError(
             403,

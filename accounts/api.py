@@ -111,8 +111,7 @@ class UserListView(APIView):
             "already exists in another App gets a membership here (with this App's own `usr_` id); "
             "their password and other Apps' profiles are left untouched, and the answer is the "
             "same as for a new person. A password set here by an admin is trusted by this App "
-            "only; once the person sets their own with POST /v1/me/password, every App they "
-            "belong to accepts it."
+            "only (also after the person changes it with POST /v1/me/password)."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -154,6 +153,7 @@ class UserDetailView(APIView):
         membership = services.user_update(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             user_id=user_id,
             display_name=body.validated_data.get("displayName"),
             metadata=body.validated_data.get("metadata"),

@@ -207,11 +207,18 @@ def user_create(
 
 
 def user_update(
-    *, app: App, actor: Actor, user_id: str, display_name: str | None = None, metadata: Any = None
+    *,
+    app: App,
+    actor: Actor,
+    user_id: str,
+    display_name: str | None = None,
+    metadata: Any = None,
+    ceiling: Ceiling | None = None,
 ) -> Membership:
     """Change the profile this App sees (displayName, metadata). Other Apps see no change."""
     with transaction.atomic(), tenant_scope(app):
         membership = _locked(user_id)
+        _holder_check(app, membership, ceiling)
         changes: dict[str, Any] = {}
         if display_name is not None and display_name != membership.display_name:
             changes["displayName"] = {"from": membership.display_name, "to": display_name}
@@ -291,6 +298,10 @@ def user_delete(*, app: App, actor: Actor, user_id: str, ceiling: Ceiling | None
         with system_scope():  # is the identity still a member anywhere?
             if not Membership.objects.filter(identity_id=identity_id).exists():
                 Identity.objects.filter(pk=identity_id).delete()
+            else:  # a password only this App trusted is nobody's now
+                Identity.objects.filter(pk=identity_id, password_app_id=app.id).update(
+                    password_hash=None, password_app_id=None
+                )
         _audit(app, actor, "user.deleted", user_id, {"email": found.identity.email})
         publish_change(kind="subject", app_id=app.id, key=user_id)
 
@@ -313,7 +324,7 @@ def password_change(
         membership = membership_get(user_id=user_id)
     identity = membership.identity
     key = f"pw:{identity.id}"
-    throttle_attempt(keys=[key])
+    throttle_attempt(keys=[key], oauth=False)
     if not password_verify(identity.password_hash, current_password):
         with transaction.atomic(), tenant_scope(app):
             _audit(app, actor, "user.password_change_failed", user_id, {"reason": "wrong_current_password"})
@@ -332,7 +343,8 @@ def password_change(
             if locked.password_hash != identity.password_hash:
                 raise conflict("password_changed_concurrently", "The password changed meanwhile; retry.")
             locked.password_hash = new_hash
-            locked.password_app_id = None
+            # Who knew the old password could be an App's admin who set it: the new one is
+            # trusted exactly where the old one was (a person proves their email to go beyond).
             locked.password_changed_at = timezone.now()
             locked.save()
             others = RefreshToken.objects.filter(membership__identity_id=identity.pk)

@@ -56,7 +56,7 @@ def _limit(key: str) -> int:
     return int(conf["LOGIN_MAX_FAILURES_PER_IDENTITY"])
 
 
-def throttle_attempt(*, keys: list[str]) -> list[int]:
+def throttle_attempt(*, keys: list[str], oauth: bool = True) -> list[int]:
     """Count one attempt against each key, *before* the credential is checked.
 
     429 `too_many_attempts` (with Retry-After) when a key already has its limit of attempts in
@@ -89,7 +89,7 @@ def throttle_attempt(*, keys: list[str]) -> list[int]:
                 "too_many_attempts",
                 f"Too many failed sign-in attempts. Retry in {retry_after} seconds.",
                 headers={"Retry-After": str(retry_after)},
-                oauth=True,
+                oauth=oauth,
             )
     if random.random() < 0.02:  # an occasional sweep of rows no window can still count
         LoginFailure.objects.filter(created_at__lt=now - window).delete()
@@ -224,7 +224,12 @@ def password_grant(
     app = App.objects.filter(slug=app_slug).first() if len(app_slug) <= 63 else None
     with system_scope():  # identities are global; membership is checked against the App below
         identity = Identity.objects.filter(email=email).first() if email else None
-    verified = password_verify(identity.password_hash if identity else None, password)
+    # A password another App's admin chose is no password here: it is checked like a missing one
+    # (against the dummy hash), so this App cannot even learn whether it is right.
+    trusted_hash = None
+    if identity is not None and app is not None and identity.password_app_id in (None, app.id):
+        trusted_hash = identity.password_hash
+    verified = password_verify(trusted_hash, password)
     membership = None
     if app is not None:
         with tenant_scope(app):  # the same query for an unknown email: equal work, equal timing
@@ -235,10 +240,6 @@ def password_grant(
         raise _invalid_grant()
     if not verified:
         _login_failed(app, email or "", "wrong_password", membership.id)
-        raise _invalid_grant()
-    if identity.password_app_id not in (None, app.id):
-        # Another App's admin chose this password: it is not the person's own, and not trusted here.
-        _login_failed(app, email or "", "password_not_trusted_here", membership.id)
         raise _invalid_grant()
     if not app.is_active or membership.status != Membership.Status.ACTIVE:
         reason = "app_suspended" if not app.is_active else "user_suspended"
@@ -312,7 +313,14 @@ def refresh_grant(
                     "reused",
                     "This refresh token was already used; its session has ended. Sign in again.",
                 )
-            elif row.revoked_at is not None or row.expires_at <= now:
+            elif (
+                row.revoked_at is not None
+                or row.expires_at <= now
+                # A session ended while this token was being rotated leaves it unrevoked: any
+                # revoked token in the family means the session is over.
+                or RefreshToken.objects.filter(family=row.family, revoked_at__isnull=False).exists()
+            ):
+                refresh_tokens_revoke(tokens=RefreshToken.objects.filter(family=row.family))
                 refusal = ("expired_or_revoked", "The refresh token is expired or revoked. Sign in again.")
             elif not app.is_active or membership.status != Membership.Status.ACTIVE:
                 refusal = ("suspended", "The account or its App is suspended.")

@@ -15,7 +15,19 @@ from rest_framework import exceptions, parsers
 NUL = "\x00"
 # Far above any legitimate body of this API (metadata included), far below the recursion limit.
 MAX_DEPTH = 64
-NUL_MESSAGE = "must not contain NUL characters"
+NUL_MESSAGE = "must not contain NUL characters or unpaired UTF-16 surrogates"
+
+
+def unstorable(text: str) -> bool:
+    """Text no database takes: a NUL, or a lone surrogate (JSON's "\\ud800"), which is not
+    Unicode that UTF-8 can encode."""
+    if NUL in text:
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 class TooDeep(ValueError):
@@ -24,7 +36,7 @@ class TooDeep(ValueError):
 
 def printable(name: str) -> str:
     """A name safe to echo in an error: NUL shown as the JSON escape `\\u0000`."""
-    return name.replace(NUL, "\\u0000")
+    return name.replace(NUL, "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def scan(data: Any) -> str | None:
@@ -35,7 +47,7 @@ def scan(data: Any) -> str | None:
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
-            if NUL in value:
+            if unstorable(value):
                 return path or "body"
         elif isinstance(value, Mapping):
             if depth >= MAX_DEPTH:
@@ -43,7 +55,7 @@ def scan(data: Any) -> str | None:
             children = []
             for key, item in value.items():
                 name = f"{path}.{printable(str(key))}" if path else printable(str(key))
-                if isinstance(key, str) and NUL in key:
+                if isinstance(key, str) and unstorable(key):
                     return name
                 children.append((item, name, depth + 1))
             stack.extend(reversed(children))

@@ -214,5 +214,7 @@ class RoleDetailView(APIView):
     )
     def delete(self, request: Request, name: str) -> Response:
         principal = current_principal(request)
-        services.role_delete(app=principal.tenant, actor=principal.actor, name=name)
+        services.role_delete(
+            app=principal.tenant, actor=principal.actor, name=name, ceiling=principal.grant_ceiling
+        )
         return Response(status=204)

@@ -242,6 +242,8 @@ def role_update(
         role = Role.objects.select_for_update().filter(name=name).first()
         if role is None:
             raise not_found("role")
+        # Editing a role changes what its holders may do: only a caller covering it may.
+        holder_check(app=app, roles=[name], permissions=[], ceiling=ceiling)
         changes: dict[str, object] = {}
         if permissions is not None:
             grants = list(dict.fromkeys(permissions))
@@ -267,7 +269,7 @@ def role_update(
 
 
 @transaction.atomic
-def role_delete(*, app: App, actor: Actor, name: str) -> None:
+def role_delete(*, app: App, actor: Actor, name: str, ceiling: perms.Ceiling | None = None) -> None:
     """Delete a role. Holders lose what it granted at once; 409 `role_in_use` while any
     client or user still holds it, so nobody loses access by surprise."""
     from tokens.models import Client
@@ -276,6 +278,7 @@ def role_delete(*, app: App, actor: Actor, name: str) -> None:
         role = Role.objects.select_for_update().filter(name=name).first()
         if role is None:
             raise not_found("role")
+        holder_check(app=app, roles=[name], permissions=[], ceiling=ceiling)
         holders = [c.id for c in Client.objects.all() if name in c.roles][:5]
         holders += _member_holders(name)
         if holders:

@@ -220,6 +220,8 @@ def app_delete(*, app: App, actor: Actor, operator_app: App) -> None:
                     .delete()[1]
                     .get(_IDENTITY, 0)
                 )
+            # A password only this App trusted is nobody's now.
+            Identity.objects.filter(password_app_id=app.pk).update(password_hash=None, password_app_id=None)
         audit_record(
             app=operator_app,
             action="app.deleted",

@@ -322,6 +322,8 @@ def _client_auth_failed(client_id: str) -> None:
     with transaction.atomic():
         recent = LoginFailure.objects.filter(key=key, created_at__gt=now - window).count()
         LoginFailure.objects.create(key=key, created_at=now)
+        if recent == 0:  # a new window: sweep this client's rows that no window counts any more
+            LoginFailure.objects.filter(key=key, created_at__lte=now - window).delete()
         if recent >= AUDITED_CLIENT_FAILURES:
             return
         audit_record(

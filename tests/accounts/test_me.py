@@ -10,6 +10,7 @@ from tests.accounts.support import (
     refresh,
     sign_in,
     signed_in,
+    trust_everywhere,
 )
 from tests.helpers import problem
 
@@ -63,7 +64,7 @@ def test_me_without_a_token_is_401(api, acme):
 def test_password_change_rotates_the_password_and_other_sessions(api, acme, globex):
     create_user(api, acme, "ed@example.com", password=PASSWORD)
     create_user(api, globex, "ed@example.com")
-    # Ed chooses his own password first (acme's admin-set one is trusted by acme only).
+    # Ed's own password, trusted by all his Apps (as once he proves his email, e.g. by invite).
     first = signed_in(api, "ed@example.com", PASSWORD, acme.slug)
     response = api.post(
         "/v1/me/password",
@@ -71,6 +72,7 @@ def test_password_change_rotates_the_password_and_other_sessions(api, acme, glob
         token=first["access_token"],
     )
     assert response.status_code == 204, response.content
+    trust_everywhere("ed@example.com")
     current = signed_in(api, "ed@example.com", OTHER_PASSWORD, acme.slug)  # changes the password
     other = signed_in(api, "ed@example.com", OTHER_PASSWORD, acme.slug)  # another device
     elsewhere = signed_in(api, "ed@example.com", OTHER_PASSWORD, globex.slug)  # another App

@@ -116,3 +116,19 @@ def test_me_for_an_operator_acting_in_an_app_describes_the_operator(api, operato
     assert response.status_code == 200, response.content
     me = response.json()
     assert (me["type"], me["id"], me["app"]) == ("client", operator.client_id, "heimdall")
+
+
+def test_a_token_rotated_while_its_session_ended_cannot_revive_it(api, acme, editor):
+    """The race: a revocation marks the tokens it read while a refresh, holding one of them,
+    inserts a successor it never saw. Any revoked token in the family ends the session."""
+    from accounts.models import RefreshToken
+    from core.context import system_scope
+
+    successor = refresh(api, editor["refresh_token"]).json()
+    with system_scope():  # the revocation caught the rotated token but not its successor
+        from django.utils import timezone
+
+        RefreshToken.objects.filter(used_at__isnull=False).update(revoked_at=timezone.now())
+    problem(refresh(api, successor["refresh_token"]), 400, "invalid_grant")
+    with system_scope():
+        assert not RefreshToken.objects.filter(revoked_at__isnull=True).exists()

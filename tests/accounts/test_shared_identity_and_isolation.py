@@ -14,6 +14,7 @@ from tests.accounts.support import (
     list_users,
     sign_in,
     signed_in,
+    trust_everywhere,
 )
 from tests.helpers import problem
 
@@ -55,13 +56,35 @@ def test_existing_identity_joins_another_app_with_its_password_and_profile_untou
     assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
     # ...which only acme trusts: an admin-chosen password is not the person's own.
     problem(sign_in(api, "alice@example.com", PASSWORD, globex.slug), 400, "invalid_grant")
-    # Once alice chooses her own password, every App she belongs to accepts it.
+    # Changing it from a session acme's password opened keeps it acme's: whoever changed it may
+    # be acme's admin, who knew the old one. Only a password the person proved is theirs
+    # (trusted everywhere) opens every App.
     take_ownership(api, "alice@example.com", PASSWORD, acme.slug)
-    assert sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug).status_code == 200
     assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
+    problem(sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug), 400, "invalid_grant")
+    trust_everywhere("alice@example.com")
+    assert sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug).status_code == 200
     # acme's view did not change.
     seen_by_acme = get_user(api, acme, alice["id"])
     assert (seen_by_acme["displayName"], seen_by_acme["roles"], seen_by_acme["metadata"]) == ("A1", [], {})
+
+
+def test_an_admin_who_set_the_password_cannot_make_it_open_other_apps(api, acme, globex):
+    """acme's admin knows the password acme set; signing in as the person and changing it must
+    not produce a password globex trusts."""
+    create_user(api, acme, "bob@example.com", password=PASSWORD)
+    create_user(api, globex, "bob@example.com")
+    take_ownership(api, "bob@example.com", PASSWORD, acme.slug, own_password="acme admin chose this too")
+    problem(sign_in(api, "bob@example.com", "acme admin chose this too", globex.slug), 400, "invalid_grant")
+
+
+def test_a_password_only_a_departed_app_trusted_is_cleared(api, acme, globex):
+    user = create_user(api, acme, "carol@example.com", password=PASSWORD)
+    create_user(api, globex, "carol@example.com")
+    assert api.delete(f"/v1/users/{user['id']}", token=acme.token).status_code == 204
+    # re-added to acme later, acme's old password is gone rather than silently back in force
+    create_user(api, acme, "carol@example.com")
+    problem(sign_in(api, "carol@example.com", PASSWORD, acme.slug), 400, "invalid_grant")
 
 
 def test_an_app_cannot_take_over_a_person_by_registering_them_first(api, acme, globex):
@@ -111,6 +134,7 @@ def test_suspending_or_deleting_in_one_app_leaves_the_other_membership_alone(api
     alice = create_user(api, acme, "alice@example.com", password=PASSWORD, displayName="A1")
     alice_g = create_user(api, globex, "alice@example.com", displayName="G1")
     take_ownership(api, "alice@example.com", PASSWORD, acme.slug)
+    trust_everywhere("alice@example.com")
 
     assert api.post(f"/v1/users/{alice_g['id']}/suspend", token=globex.token).status_code == 200
     assert get_user(api, acme, alice["id"])["status"] == "active"

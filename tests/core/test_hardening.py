@@ -298,3 +298,29 @@ def test_app_deletion_removes_a_self_chosen_password_too(api, operator, make_app
     oauth_problem(sign_in(api, "own@example.com", OTHER_PASSWORD, acme.slug), 400, "invalid_grant")
     events = api.get("/v1/audit-events?action=app.deleted", token=operator.token).json()["data"]
     assert events[0]["changes"]["identitiesDeleted"] == 1
+
+
+@pytest.mark.parametrize(
+    "path, raw",
+    [
+        ("/v1/authorize", '{"token": "\\ud800", "permission": "docs.read"}'),
+        ("/v1/oauth/token", '{"clientId": "m2m_x", "clientSecret": "\\ud800"}'),
+        (
+            "/v1/oauth/token",
+            '{"grantType": "password", "username": "a@b.co", "password": "\\udfff", "app": "acme-corp"}',
+        ),
+    ],
+)
+def test_lone_surrogates_are_refused_not_500(api, acme, path, raw):
+    response = api.post(path, raw=raw)
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"].startswith("application/problem+json")
+
+
+def test_lone_surrogates_in_metadata_are_refused(api, acme):
+    response = api.post(
+        "/v1/users", raw='{"email": "s@example.com", "metadata": {"k": "\\ud800"}}', token=acme.token
+    )
+    body = problem(response, 400, "validation_error")
+    assert body["errors"][0]["field"] == "metadata.k"
+    assert api.get("/v1/users", token=acme.token).json()["data"] == []

@@ -99,3 +99,39 @@ def test_an_operator_acting_in_an_app_is_not_limited(api, operator, acme):
         f"/v1/clients/{acme.client_id}/secrets", {}, token=operator.token, headers={"Heimdall-App": acme.slug}
     )
     assert response.status_code == 200, response.content
+
+
+def test_a_role_editor_cannot_edit_or_delete_a_role_broader_than_itself(api, acme):
+    token = _manager(
+        api,
+        acme,
+        "heimdall:roles.read",
+        "heimdall:roles.write",
+        "heimdall:clients.read",
+        "heimdall:clients.write",
+    )
+    problem(
+        api.patch("/v1/roles/admin", {"permissions": ["heimdall:clients.read"]}, token=token),
+        403,
+        "permission_denied",
+    )
+    problem(api.delete("/v1/roles/editor", token=token), 403, "permission_denied")
+    assert api.get("/v1/roles/admin", token=acme.token).json()["permissions"] == ["*", "heimdall:*"]
+    # and so the admin client stays out of its reach
+    problem(api.post(f"/v1/clients/{acme.client_id}/secrets", {}, token=token), 403, "permission_denied")
+
+
+def test_users_write_alone_cannot_edit_an_admins_profile(api, acme):
+    admin = api.post("/v1/users", {"email": "boss@example.com", "roles": ["admin"]}, token=acme.token).json()
+    token = _manager(api, acme, "heimdall:users.read", "heimdall:users.write")
+    problem(
+        api.patch(f"/v1/users/{admin['id']}", {"metadata": {"x": 1}}, token=token), 403, "permission_denied"
+    )
+
+
+def test_holding_every_management_permission_covers_heimdall_star(api, acme):
+    from rbac.permissions import MANAGEMENT_PERMISSIONS
+
+    token = _manager(api, acme, *MANAGEMENT_PERMISSIONS)
+    response = api.post("/v1/roles", {"name": "ops", "permissions": ["heimdall:*"]}, token=token)
+    assert response.status_code == 201, response.content

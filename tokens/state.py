@@ -105,9 +105,6 @@ class Subject:
     status: str
     roles: tuple[str, ...]
     permissions: frozenset[str]
-    valid_after: int  # tokens issued (iat) before this epoch second are revoked
-    acts_for_users: bool = False
-    delegable: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -385,11 +382,7 @@ class AuthzState:
         if self.is_revoked(claims["jti"]):
             return Check(TOKEN_REVOKED, claims, app)
         subject = self.subject(app.id, claims["sub"])
-        if (
-            subject is None
-            or claims["iat"] < subject.valid_after
-            or (isinstance(claims.get("sid"), str) and self.is_revoked(claims["sid"]))
-        ):
+        if subject is None or (isinstance(claims.get("sid"), str) and self.is_revoked(claims["sid"])):
             return Check(TOKEN_REVOKED, claims, app)
         via = claims["client_id"]
         if via != subject.id and via.startswith("m2m_") and self.subject(app.id, via) is None:
@@ -398,7 +391,7 @@ class AuthzState:
         if actor is not None:
             actor_id = actor.get("sub") if isinstance(actor, dict) else None
             acting = self.subject(app.id, actor_id) if isinstance(actor_id, str) else None
-            if acting is None or claims["iat"] < acting.valid_after:
+            if acting is None:
                 return Check(TOKEN_REVOKED, claims, app)
             if acting.status != "active":
                 return Check(SUBJECT_SUSPENDED, claims, app)
@@ -504,9 +497,6 @@ def _load_subject(app_id: str, subject_id: str) -> Subject | None:
                 status="active",
                 roles=tuple(client.roles),
                 permissions=frozenset(client.permissions),
-                valid_after=0,
-                acts_for_users=client.acts_for_users,
-                delegable=frozenset(client.delegable_permissions),
             )
         if subject_id.startswith("usr_"):
             from accounts.selectors import membership_state
@@ -520,7 +510,6 @@ def _load_subject(app_id: str, subject_id: str) -> Subject | None:
                 status=status,
                 roles=tuple(roles),
                 permissions=frozenset(),
-                valid_after=0,
             )
     return None
 

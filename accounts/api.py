@@ -15,7 +15,7 @@ from accounts import services
 from accounts.models import Membership
 from core.auth import current_principal
 from core.context import tenant_scope
-from core.errors import validation_error
+from core.errors import ApiError, validation_error
 from core.pagination import paginate
 from core.serializers import StrictSerializer, page_of, rfc3339
 from tenants.models import App
@@ -228,6 +228,45 @@ class UserRolesView(APIView):
         return Response(user_to_json(membership))
 
 
+class PasswordResetSerializer(StrictSerializer):
+    newPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
+
+
+class UserPasswordResetView(APIView):
+    required_permissions = {"POST": "heimdall:users.write"}
+
+    @extend_schema(
+        operation_id="users_reset_password",
+        tags=["users"],
+        request=PasswordResetSerializer,
+        responses={204: None},
+        description=(
+            "Operators only (an operator client acting in the App through `Heimdall-App`): set "
+            "the person's password after verifying them out of band. The password is trusted by "
+            "every App the person belongs to, and all their sessions end. Anyone else gets 403 "
+            "`permission_denied`: App admins cannot change credentials other Apps rely on."
+        ),
+    )
+    def post(self, request: Request, user_id: str) -> Response:
+        body = PasswordResetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        if not principal.acting:
+            raise ApiError(
+                403,
+                "permission_denied",
+                "Only the operator (acting through Heimdall-App) resets a person's password; "
+                "the person changes their own with POST /v1/me/password.",
+            )
+        services.password_reset(
+            app=principal.tenant,
+            actor=principal.actor,
+            user_id=user_id,
+            new_password=body.validated_data["newPassword"],
+        )
+        return Response(status=204)
+
+
 # ---- /v1/me ------------------------------------------------------------------------------------
 
 
@@ -292,8 +331,6 @@ class MePasswordView(APIView):
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
         if principal.kind != "user" or principal.acting:
-            from core.errors import ApiError
-
             raise ApiError(403, "permission_denied", "Only a user's own token can change its password.")
         services.password_change(
             app=principal.tenant,

@@ -306,6 +306,27 @@ def user_delete(*, app: App, actor: Actor, user_id: str, ceiling: Ceiling | None
         publish_change(kind="subject", app_id=app.id, key=user_id)
 
 
+def password_reset(*, app: App, actor: Actor, user_id: str, new_password: str) -> None:
+    """The operator sets a person's password (after verifying them out of band): trusted by every
+    App the person belongs to; every session of theirs, in every App, ends."""
+    with tenant_scope(app):
+        membership = membership_get(user_id=user_id)
+    password_validate(new_password, email=membership.identity.email, field="newPassword")
+    new_hash = password_hash(new_password)
+    with transaction.atomic():
+        with system_scope():  # the identity and its sessions span the person's Apps
+            identity = Identity.objects.select_for_update().get(pk=membership.identity_id)
+            identity.password_hash = new_hash
+            identity.password_app_id = None
+            identity.password_changed_at = timezone.now()
+            identity.save()
+            revoked = refresh_tokens_revoke(
+                tokens=RefreshToken.objects.filter(membership__identity_id=identity.pk)
+            )
+        with tenant_scope(app):
+            _audit(app, actor, "user.password_reset", user_id, {"refreshTokensRevoked": revoked})
+
+
 def password_change(
     *,
     app: App,

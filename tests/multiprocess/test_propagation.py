@@ -230,6 +230,19 @@ def _stop(server: Server) -> None:
             server.process.wait(timeout=10)
 
 
+def launch_pair(env: dict[str, str], log_dir: Path, servers: list[Server]) -> tuple[dict[str, str], str]:
+    """Migrate and bootstrap the database of `env`, start servers A and B on it (appended to
+    `servers`, which the caller stops), wait for both; returns (operator creds, operator token)."""
+    _manage(env, "migrate", "--noinput", "-v", "0")
+    creds = json.loads(_manage(env, "bootstrap", "--create-client", "x", "--json"))
+    servers.append(_start_server("A", env, log_dir))
+    servers.append(_start_server("B", env, log_dir))
+    deadline = time.monotonic() + 30
+    for server in servers:
+        _wait_ready(server, deadline)
+    return creds, client_token(servers[0], creds["clientId"], creds["clientSecret"])
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     import psycopg
@@ -241,24 +254,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     servers: list[Server] = []
     try:
         env = _server_env(_with_dbname(DATABASE_URL, dbname))
-        _manage(env, "migrate", "--noinput", "-v", "0")
-        creds = json.loads(_manage(env, "bootstrap", "--create-client", "x", "--json"))
-        log_dir = tmp_path_factory.mktemp("servers")
-        servers.append(_start_server("A", env, log_dir))
-        servers.append(_start_server("B", env, log_dir))
-        deadline = time.monotonic() + 30
-        for server in servers:
-            _wait_ready(server, deadline)
+        creds, token = launch_pair(env, tmp_path_factory.mktemp("servers"), servers)
         a, b = servers
-        token = expect(
-            http(
-                a.base,
-                "POST",
-                "/v1/oauth/token",
-                {"clientId": creds["clientId"], "clientSecret": creds["clientSecret"]},
-            ),
-            200,
-        )["access_token"]
         yield Cluster(a, b, creds["clientId"], creds["clientSecret"], token)
     finally:
         for server in servers:

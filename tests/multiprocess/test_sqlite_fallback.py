@@ -4,7 +4,6 @@ revocation and a role change made through one reach the other within about a sec
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 
@@ -12,14 +11,13 @@ import pytest
 
 from tests.multiprocess.test_propagation import (
     Server,
-    _manage,
     _server_env,
-    _start_server,
     _stop,
-    _wait_ready,
     basic,
+    client_token,
     expect,
     http,
+    launch_pair,
 )
 
 LIMIT = 1.5  # one poll interval (0.5 s), plus scheduling slack on a loaded 2-core machine
@@ -30,28 +28,22 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Server, str]]:
     folder = tmp_path_factory.mktemp("sqlite-pair")
-    env = _server_env(f"sqlite:///{folder / 'heimdall.sqlite3'}")
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    creds = json.loads(_manage(env, "bootstrap", "--create-client", "x", "--json"))
-    servers = [_start_server("A", env, folder), _start_server("B", env, folder)]
+    servers: list[Server] = []
     try:
-        deadline = time.monotonic() + 30
-        for server in servers:
-            _wait_ready(server, deadline)
+        _, operator = launch_pair(_server_env(f"sqlite:///{folder / 'heimdall.sqlite3'}"), folder, servers)
         a, b = servers
-        operator = expect(
-            http(
-                a.base,
-                "POST",
-                "/v1/oauth/token",
-                {"clientId": creds["clientId"], "clientSecret": creds["clientSecret"]},
-            ),
-            200,
-        )["access_token"]
         yield a, b, operator
     finally:
         for server in servers:
             _stop(server)
+
+
+def _new_app(server: Server, operator: str, slug: str) -> tuple[dict[str, str], str]:
+    """An App created through `server`: (its admin client, an admin token)."""
+    admin = expect(
+        http(server.base, "POST", "/v1/apps", {"slug": slug, "displayName": slug}, token=operator), 201
+    )["adminClient"]
+    return admin, client_token(server, admin["clientId"], admin["clientSecret"])
 
 
 def _await(server: Server, token: str, permission: str, reason: str) -> float:

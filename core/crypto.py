@@ -3,7 +3,7 @@
 - Machine secrets (client secrets, refresh tokens, invite tokens) are 256 random bits behind a
   recognisable prefix (`hmd_cs_…`) so secret scanners can find leaked ones. Only an HMAC-SHA256
   digest is stored: they are high-entropy, so a fast keyed hash is right (Argon2id is for the
-  low-entropy passwords people choose). Comparison is constant-time.
+  low-entropy passwords people choose). Callers compare digests with hmac.compare_digest.
 - Private signing keys are encrypted with AES-256-GCM under a key derived (HKDF-SHA256) from
   HEIMDALL_KEY_ENCRYPTION_KEY, or from SECRET_KEY when that is unset; the key id is bound in as
   associated data so ciphertexts cannot be swapped between rows.
@@ -55,11 +55,6 @@ def new_secret(kind: str) -> str:
 def secret_digest(secret: str) -> str:
     """The keyed digest stored in place of a secret."""
     return hmac.new(_digest_key(), secret.encode(), hashlib.sha256).hexdigest()
-
-
-def secret_matches(secret: str, digest: str) -> bool:
-    """Constant-time comparison of a presented secret with a stored digest."""
-    return hmac.compare_digest(secret_digest(secret), digest)
 
 
 def encrypt_private_key(plaintext: bytes, *, key_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Users API (memberships of the caller's App) and `/v1/me`."""
+"""Users API (memberships of the caller's App) and `/v1/me/password`; `/v1/me` is `tokens.me_api`."""
 
 from __future__ import annotations
 
@@ -14,16 +14,13 @@ from rest_framework.views import APIView
 from accounts import services
 from accounts.models import Membership
 from core.auth import current_principal
-from core.context import tenant_scope
 from core.errors import ApiError, validation_error
 from core.pagination import paginate
 from core.serializers import StrictSerializer, page_of, rfc3339
-from tenants.models import App
-from tokens.services import client_get
 
 
 class UserSerializer(serializers.Serializer):
-    id = serializers.CharField(help_text="usr_…, the same in every App the person belongs to")
+    id = serializers.CharField(help_text="usr_…, this App's own id for the person (each App sees another)")
     email = serializers.EmailField()
     displayName = serializers.CharField()
     status = serializers.ChoiceField(choices=["active", "suspended"])
@@ -270,47 +267,9 @@ class UserPasswordResetView(APIView):
 # ---- /v1/me ------------------------------------------------------------------------------------
 
 
-class MeSerializer(serializers.Serializer):
-    type = serializers.ChoiceField(choices=["user", "client"])
-    id = serializers.CharField()
-    app = serializers.CharField(help_text="The App slug")
-    permissions = serializers.ListField(child=serializers.CharField(), help_text="What this token grants now")
-    roles = serializers.ListField(child=serializers.CharField())
-    email = serializers.CharField(required=False)
-    displayName = serializers.CharField(required=False)
-    status = serializers.CharField(required=False)
-    metadata = serializers.DictField(required=False)
-    name = serializers.CharField(required=False, help_text="Clients only")
-
-
 class PasswordChangeSerializer(StrictSerializer):
     currentPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
     newPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
-
-
-class MeView(APIView):
-    required_permissions = {"GET": None}
-
-    @extend_schema(
-        operation_id="me", tags=["me"], responses=MeSerializer, summary="The token's own user or client"
-    )
-    def get(self, request: Request) -> Response:
-        principal = current_principal(request)
-        check = principal.check
-        assert check.app is not None
-        base = {
-            "id": principal.subject_id,
-            "app": check.app.slug,  # the token's own App, even for an operator acting elsewhere
-            "permissions": sorted(check.granted()),
-        }
-        with tenant_scope(App.objects.get(pk=check.app.id)):
-            if principal.kind == "client":
-                client = client_get(client_id=principal.subject_id)
-                return Response({"type": "client", **base, "name": client.name, "roles": client.roles})
-            membership = services.membership_get(user_id=principal.subject_id)
-        profile = user_to_json(membership)
-        profile.pop("id")
-        return Response({"type": "user", **base, **profile})
 
 
 class MePasswordView(APIView):

@@ -1,5 +1,4 @@
-"""Identities (one per email, across Apps), their memberships of Apps, refresh tokens and
-failed sign-in records."""
+"""Identities (one per email, across Apps), their memberships of Apps, and refresh tokens."""
 
 from __future__ import annotations
 
@@ -7,6 +6,7 @@ from django.db import models
 
 from core.ids import id_factory
 from core.tenancy import TenantModel
+from rbac.holders import role_holders_register
 
 
 class Identity(models.Model):
@@ -79,17 +79,13 @@ class RefreshToken(TenantModel):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True)
-    revoked_at = models.DateTimeField(null=True)
+    # Set when its session ends; recently ended sessions are loaded by accounts.selectors.
+    revoked_at = models.DateTimeField(null=True, db_index=True)
 
 
-class LoginFailure(models.Model):
-    """One failed password sign-in, counted per identity+App key and per client IP key.
+def _members_holding_role(role: str, limit: int) -> list[str]:
+    """Ids of members of the App in context holding `role` (for rbac's role deletion)."""
+    return list(Membership.objects.filter(roles_index__contains=f",{role},").values_list("id", flat=True)[:limit])
 
-    Keys are keyed digests, so unknown emails typed at the sign-in form are not stored.
-    """
 
-    key = models.CharField(max_length=80)
-    created_at = models.DateTimeField()
-
-    class Meta:
-        indexes = [models.Index(fields=["key", "created_at"])]
+role_holders_register("user", _members_holding_role)

@@ -1,8 +1,13 @@
-"""Reads of memberships that other apps need (authorization state, role deletion)."""
+"""Reads of memberships and sessions that the authorization state (tokens.state) needs."""
 
 from __future__ import annotations
 
-from accounts.models import Membership
+from datetime import timedelta
+
+from django.db.models import Max
+from django.utils import timezone
+
+from accounts.models import Membership, RefreshToken
 from core.context import system_scope
 
 
@@ -13,8 +18,15 @@ def membership_state(*, app_id: str, user_id: str) -> tuple[str, list[str]] | No
     return row
 
 
-def members_holding_role(*, role: str, limit: int) -> list[str]:
-    """Ids of users of the current App that hold `role`."""
-    return list(
-        Membership.objects.filter(roles_index__contains=f",{role},").values_list("id", flat=True)[:limit]
-    )
+def ended_sessions(*, within_seconds: int) -> dict[str, float]:
+    """Sign-in sessions (refresh-token families) ended in the last `within_seconds`, each with
+    the time (epoch seconds) until which its access tokens must still be refused."""
+    since = timezone.now() - timedelta(seconds=within_seconds)
+    with system_scope():  # authorization-state loader: every App's recently ended sessions
+        rows = (
+            RefreshToken.objects.filter(revoked_at__gt=since)
+            .values("family")
+            .annotate(ended=Max("revoked_at"))
+            .values_list("family", "ended")
+        )
+        return {family: (ended + timedelta(seconds=within_seconds)).timestamp() for family, ended in rows}

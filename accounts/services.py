@@ -20,14 +20,16 @@ from django.utils import timezone
 
 from accounts.models import Identity, Membership, RefreshToken
 from accounts.passwords import password_hash, password_validate, password_verify
+from audit.actions import Action
 from audit.services import audit_record
-from core.changes import publish_change
+from core import throttle
+from core.changes import SubjectChanged, TokenRevoked, publish
+from core.conf import MAX_TOKEN_LIFETIME_SECONDS, heimdall_settings
 from core.context import Actor, system_scope, tenant_scope
 from core.errors import ApiError, conflict, not_found
 from rbac.permissions import Ceiling
+from rbac.services import holder_check, validate_role_names
 from tenants.models import App
-from tokens.models import RevokedToken
-from tokens.services import MAX_TOKEN_LIFETIME_SECONDS
 
 MAX_METADATA_BYTES = 16 * 1024
 
@@ -109,23 +111,17 @@ def _locked(user_id: str) -> Membership:
     return membership
 
 
-def _audit(app: App, actor: Actor, action: str, user_id: str, changes: dict[str, Any] | None = None) -> None:
+def _audit(app: App, actor: Actor, action: Action, user_id: str, changes: dict[str, Any] | None = None) -> None:
     audit_record(app=app, action=action, actor=actor, target_type="user", target_id=user_id, changes=changes)
 
 
-def sessions_revoke(*, sessions: list[tuple[App, str]]) -> None:
-    """End sign-in sessions (refresh-token families) at once: their access tokens carry the
-    session id (`sid`), which is revoked like a jti until any such token has expired."""
-    if not sessions:
-        return
-    expires_at = timezone.now() + timedelta(seconds=MAX_TOKEN_LIFETIME_SECONDS + 60)
-    for app, family in sessions:
-        with tenant_scope(app):
-            _, created = RevokedToken.objects.get_or_create(
-                jti=family, defaults={"app": app, "expires_at": expires_at}
-            )
-        if created:
-            publish_change(kind="jti", app_id=app.id, key=family, data={"exp": int(expires_at.timestamp())})
+def _sessions_end(*, sessions: list[tuple[str, str]]) -> None:
+    """Tell every process that these sign-in sessions (app id, refresh-token family) ended: their
+    access tokens carry the session id (`sid`), refused from now on until any such token has
+    expired. The revoked refresh-token rows are the durable record (`ended_sessions`)."""
+    expires_at = (timezone.now() + timedelta(seconds=MAX_TOKEN_LIFETIME_SECONDS + 60)).timestamp()
+    for app_id, family in sessions:
+        publish(TokenRevoked(app_id=app_id, token_id=family, expires_at=expires_at))
 
 
 def refresh_tokens_revoke(*, tokens: Any, end_sessions: bool = True) -> int:
@@ -136,9 +132,8 @@ def refresh_tokens_revoke(*, tokens: Any, end_sessions: bool = True) -> int:
         return 0
     with system_scope():  # exactly the rows just read through the caller's (scoped) queryset
         RefreshToken.objects.filter(pk__in=[r[0] for r in rows]).update(revoked_at=timezone.now())
-    apps = {app.pk: app for app in App.objects.filter(pk__in={r[1] for r in rows})}
     if end_sessions:
-        sessions_revoke(sessions=sorted({(apps[r[1]], r[2]) for r in rows}, key=lambda pair: pair[1]))
+        _sessions_end(sessions=sorted({(r[1], r[2]) for r in rows}, key=lambda pair: pair[1]))
     return len(rows)
 
 
@@ -160,8 +155,6 @@ def user_create(
     tell whether an email is registered elsewhere. A password set here is trusted by this App
     only, until the person sets their own.
     """
-    from rbac.services import validate_role_names
-
     email = email_normalize(email)
     roles = list(dict.fromkeys(roles or []))
     metadata = metadata_validate(metadata if metadata is not None else {})
@@ -197,11 +190,11 @@ def user_create(
         _audit(
             app,
             actor,
-            "user.created",
+            Action.USER_CREATED,
             membership.id,
             {"email": email, "roles": roles, "displayName": display_name},
         )
-        publish_change(kind="subject", app_id=app.id, key=membership.id)
+        publish(SubjectChanged(app_id=app.id, subject_id=membership.id))
     membership.identity = identity
     return membership
 
@@ -230,13 +223,11 @@ def user_update(
                 membership.metadata = metadata
         if changes:
             membership.save()
-            _audit(app, actor, "user.updated", user_id, changes)
+            _audit(app, actor, Action.USER_UPDATED, user_id, changes)
         return membership_get(user_id=user_id)
 
 
 def _holder_check(app: App, membership: Membership, ceiling: Ceiling | None) -> None:
-    from rbac.services import holder_check
-
     holder_check(app=app, roles=membership.roles, permissions=[], ceiling=ceiling)
 
 
@@ -259,9 +250,9 @@ def user_set_status(
             refresh_tokens_revoke(
                 tokens=RefreshToken.objects.filter(membership=membership), end_sessions=False
             )
-        action = "user.suspended" if status == Membership.Status.SUSPENDED else "user.reactivated"
+        action = Action.USER_SUSPENDED if status == Membership.Status.SUSPENDED else Action.USER_REACTIVATED
         _audit(app, actor, action, user_id, {"status": {"from": previous, "to": status}})
-        publish_change(kind="subject", app_id=app.id, key=user_id)
+        publish(SubjectChanged(app_id=app.id, subject_id=user_id))
         return membership_get(user_id=user_id)
 
 
@@ -269,8 +260,6 @@ def user_set_roles(
     *, app: App, actor: Actor, user_id: str, roles: list[str], ceiling: Ceiling | None = None
 ) -> Membership:
     """Replace a member's roles; existing tokens follow at once."""
-    from rbac.services import validate_role_names
-
     roles = list(dict.fromkeys(roles))
     with transaction.atomic(), tenant_scope(app):
         membership = _locked(user_id)
@@ -280,8 +269,8 @@ def user_set_roles(
             previous = membership.roles
             membership.set_roles(roles)
             membership.save()
-            _audit(app, actor, "user.roles_changed", user_id, {"roles": {"from": previous, "to": roles}})
-            publish_change(kind="subject", app_id=app.id, key=user_id)
+            _audit(app, actor, Action.USER_ROLES_CHANGED, user_id, {"roles": {"from": previous, "to": roles}})
+            publish(SubjectChanged(app_id=app.id, subject_id=user_id))
         return membership_get(user_id=user_id)
 
 
@@ -302,8 +291,8 @@ def user_delete(*, app: App, actor: Actor, user_id: str, ceiling: Ceiling | None
                 Identity.objects.filter(pk=identity_id, password_app_id=app.id).update(
                     password_hash=None, password_app_id=None
                 )
-        _audit(app, actor, "user.deleted", user_id, {"email": found.identity.email})
-        publish_change(kind="subject", app_id=app.id, key=user_id)
+        _audit(app, actor, Action.USER_DELETED, user_id, {"email": found.identity.email})
+        publish(SubjectChanged(app_id=app.id, subject_id=user_id))
 
 
 def password_reset(*, app: App, actor: Actor, user_id: str, new_password: str) -> None:
@@ -324,7 +313,7 @@ def password_reset(*, app: App, actor: Actor, user_id: str, new_password: str) -
                 tokens=RefreshToken.objects.filter(membership__identity_id=identity.pk)
             )
         with tenant_scope(app):
-            _audit(app, actor, "user.password_reset", user_id, {"refreshTokensRevoked": revoked})
+            _audit(app, actor, Action.USER_PASSWORD_RESET, user_id, {"refreshTokensRevoked": revoked})
 
 
 def password_change(
@@ -339,23 +328,26 @@ def password_change(
     """The user's own password change: checks the current one (throttled like sign-in), refuses
     weak ones, makes the new password trusted by every App the person belongs to, and ends their
     other sessions in every App (all but `keep_session`)."""
-    from accounts.signin import throttle_attempt, throttle_success
 
     with tenant_scope(app):
         membership = membership_get(user_id=user_id)
     identity = membership.identity
-    key = f"pw:{identity.id}"
-    throttle_attempt(keys=[key], oauth=False)
+    limits = [
+        throttle.Limit(
+            f"pw:{identity.id}", heimdall_settings.LOGIN_MAX_FAILURES_PER_IDENTITY, reset_on_success=True
+        )
+    ]
+    throttle.attempt(limits=limits, oauth=False)
     if not password_verify(identity.password_hash, current_password):
         with transaction.atomic(), tenant_scope(app):
-            _audit(app, actor, "user.password_change_failed", user_id, {"reason": "wrong_current_password"})
+            _audit(app, actor, Action.USER_PASSWORD_CHANGE_FAILED, user_id, {"reason": "wrong_current_password"})
         raise ApiError(
             403,
             "invalid_current_password",
             "currentPassword is not this account's password.",
             errors=[{"field": "currentPassword", "code": "invalid", "message": "does not match"}],
         )
-    throttle_success(keys=[key])
+    throttle.success(limits=limits)
     password_validate(new_password, email=identity.email, field="newPassword")
     new_hash = password_hash(new_password)
     with transaction.atomic():
@@ -373,4 +365,39 @@ def password_change(
                 others = others.exclude(family=keep_session)
             revoked = refresh_tokens_revoke(tokens=others)
         with tenant_scope(app):
-            _audit(app, actor, "user.password_changed", user_id, {"refreshTokensRevoked": revoked})
+            _audit(app, actor, Action.USER_PASSWORD_CHANGED, user_id, {"refreshTokensRevoked": revoked})
+
+
+# ---- an App's departure (heimdall.provisioning.app_delete) -------------------------------------
+
+_BATCH = 500  # ids per IN (...) when deleting an App's orphaned identities
+
+
+def identities_lock_for_app(*, app_id: str) -> list[str]:
+    """Lock the identities of an App's members (so no App adds a membership to one while the
+    App is deleted; user creation locks the identity too). Returns their ids."""
+    with system_scope():  # identities span Apps; exactly those with a membership of this App
+        return list(
+            Identity.objects.select_for_update(of=("self",))
+            .filter(memberships__app_id=app_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
+def identities_release(*, identity_ids: list[str], departed_app_id: str) -> int:
+    """After an App's memberships are gone: delete the identities it leaves with no membership
+    (password hash and all, as deleting a last membership does), and clear a password only the
+    departed App trusted. Returns how many identities were deleted."""
+    deleted = 0
+    with system_scope():  # the identities locked by identities_lock_for_app
+        for start in range(0, len(identity_ids), _BATCH):
+            batch = identity_ids[start : start + _BATCH]
+            deleted += (
+                Identity.objects.filter(pk__in=batch, memberships__isnull=True)
+                .delete()[1]
+                .get(Identity._meta.label, 0)
+            )
+        Identity.objects.filter(password_app_id=departed_app_id).update(password_hash=None, password_app_id=None)
+    return deleted
+

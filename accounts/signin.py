@@ -1,189 +1,70 @@
-"""Password and refresh-token grants, brute-force throttling, and refresh-token revocation.
+"""Signing members in: the password check with its throttling, and refresh-token rotation.
+
+The grants that call these live in `tokens.grants`; they pass in `issue`, the token service
+(`tokens.sessions`), so the check, the rotation and the issuance commit in one transaction while
+accounts knows nothing of tokens.
 
 No user enumeration: a wrong password, an unknown email and a non-member get the same
 `invalid_grant` body, after the same Argon2id work (an unknown email is verified against a dummy
 hash), and all three count towards throttling alike. The App's audit log records them all as
 `user.login_failed`; a non-member is recorded as an unknown user, so no App learns who else exists.
 
-Throttling state lives in the database (`LoginFailure`), so every instance counts the same
-attempts: per identity+App (keyed digest of slug and email) and per client IP. An attempt is
-recorded *before* the password is checked and withdrawn when it succeeds, so concurrent guesses
-cannot slip past the limit while their hashes are being verified.
+Throttling (core.throttle) counts per identity+App (keyed digest of slug and email) and per
+client IP and App; an attempt is recorded *before* the password is checked.
 """
 
 from __future__ import annotations
 
-import random
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
-from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.models import Identity, LoginFailure, Membership, RefreshToken
+from accounts.models import Identity, Membership, RefreshToken
 from accounts.passwords import HASHER, needs_rehash, password_verify
 from accounts.services import email_normalize, refresh_tokens_revoke
+from audit.actions import Action
 from audit.services import audit_record
-from core import context, crypto
+from core import context, crypto, throttle
+from core.conf import heimdall_settings
 from core.context import Actor, system_scope, tenant_scope
-from core.errors import ApiError
+from core.errors import ApiError, oauth_error
 from core.ids import new_id
 from tenants.models import App
-from tokens.oauth import oauth_error
-from tokens.services import access_token_sign, requested_scope
-from tokens.state import get_state
 
 _GENERIC = "The username, password or app is not correct."
+
+# issue(app, membership, family, client_id, ceiling) -> token response; runs inside the
+# transaction that records the sign-in or the rotation.
+Issue = Callable[[App, Membership, str, "str | None", "str | None"], dict[str, Any]]
 
 
 def _invalid_grant(detail: str = _GENERIC) -> ApiError:
     return oauth_error("invalid_grant", detail)
 
 
-# ---- throttling --------------------------------------------------------------------------------
-
-
-def _window() -> timedelta:
-    return timedelta(seconds=int(settings.HEIMDALL["LOGIN_FAILURE_WINDOW_SECONDS"]))
-
-
-def _limit(key: str) -> int:
-    conf = settings.HEIMDALL
-    if key.startswith("ip:"):
-        return int(conf["LOGIN_MAX_FAILURES_PER_IP"])
-    return int(conf["LOGIN_MAX_FAILURES_PER_IDENTITY"])
-
-
-def throttle_attempt(*, keys: list[str], oauth: bool = True) -> list[int]:
-    """Count one attempt against each key, *before* the credential is checked.
-
-    429 `too_many_attempts` (with Retry-After) when a key already has its limit of attempts in
-    the window; that refused attempt is withdrawn, so waiting is enough to get through. Returns
-    the ids of the recorded attempts, for `throttle_success`.
-    """
-    now = timezone.now()
-    window = _window()
-    with transaction.atomic():
-        rows = LoginFailure.objects.bulk_create([LoginFailure(key=key, created_at=now) for key in keys])
-    recorded = [row.pk for row in rows if row.pk is not None]
-    if not recorded:  # some backends do not return ids from bulk_create
-        recorded = list(
-            LoginFailure.objects.filter(key__in=keys, created_at=now).values_list("pk", flat=True)
-        )
-    for key in keys:
-        limit = _limit(key)
-        recent = list(
-            LoginFailure.objects.filter(key=key, created_at__gt=now - window)
-            .order_by("-created_at", "-pk")
-            .values_list("created_at", flat=True)[: limit + 1]
-        )
-        if len(recent) > limit:
-            LoginFailure.objects.filter(pk__in=recorded).delete()
-            # recent[0] is (about) this attempt; once the oldest of the `limit` before it leaves
-            # the window, an attempt is let through again.
-            retry_after = max(1, int((recent[limit] + window - now).total_seconds()) + 1)
-            raise ApiError(
-                429,
-                "too_many_attempts",
-                f"Too many failed sign-in attempts. Retry in {retry_after} seconds.",
-                headers={"Retry-After": str(retry_after)},
-                oauth=oauth,
-            )
-    if random.random() < 0.02:  # an occasional sweep of rows no window can still count
-        LoginFailure.objects.filter(created_at__lt=now - window).delete()
-    return recorded
-
-
-def throttle_success(*, keys: list[str], recorded: list[int] | None = None) -> None:
-    """A success resets the identity's count; the attempt no longer counts against the IP."""
-    LoginFailure.objects.filter(key__in=[k for k in keys if not k.startswith("ip:")]).delete()
-    if recorded:
-        LoginFailure.objects.filter(pk__in=recorded).delete()
-
-
 def _identity_key(app_slug: str, email: str) -> str:
     return "id:" + crypto.secret_digest(f"login:{app_slug}:{email}")[:64]
 
 
-def _ip_key(ip: str | None) -> str | None:
-    return f"ip:{ip}"[:80] if ip else None
+def _ip_key(app_slug: str, ip: str | None) -> str | None:
+    # Per App: one tenant's failures (or a load balancer's single address) must not lock
+    # password sign-in for every other tenant.
+    return "ip:" + crypto.secret_digest(f"ip:{app_slug}:{ip}")[:64] if ip else None
 
 
-# ---- issuing user tokens -----------------------------------------------------------------------
-
-
-def _issue(
-    *,
-    app: App,
-    membership: Membership,
-    family: str,
-    client_id: str | None,
-    scope: Any,
-    ceiling: str | None,
-    grant_type: str,
-) -> dict[str, Any]:
-    """Access + refresh token for a member. Call inside the transaction that records it.
-
-    `ceiling` is the narrowed scope of the session (refreshes never widen it)."""
-    snapshot = get_state().app(app.id)
-    assert snapshot is not None
-    roles = tuple(membership.roles)
-    granted = snapshot.grants(roles, frozenset())
-    if ceiling is not None:
-        granted = granted & frozenset(ceiling.split())
-    scope_set, narrowed = requested_scope(scope, granted)
-    narrowed = narrowed or ceiling is not None
-    ttl = int(snapshot.settings["accessTokenTtlSeconds"])
-    token, claims = access_token_sign(
-        app=snapshot,
-        subject=membership.id,
-        client_id=client_id or app.id,
-        roles=roles,
-        scope=scope_set,
-        ttl=ttl,
-        narrowed=narrowed,
-        extra={"sid": family},
-    )
-    refresh = crypto.new_secret("refresh_token")
-    refresh_ttl = int(snapshot.settings["refreshTokenTtlSeconds"])
-    RefreshToken.objects.create(
-        app=app,
-        family=family,
-        membership=membership,
-        digest=crypto.secret_digest(refresh),
-        expires_at=timezone.now() + timedelta(seconds=refresh_ttl),
-        client_id=client_id,
-        scope=claims["scope"] if narrowed else None,
-    )
-    audit_record(
-        app=app,
-        action="token.issued",
-        actor=Actor("user", membership.id),
-        target_type="token",
-        target_id=claims["jti"],
-        changes={"grantType": grant_type, "scope": claims["scope"], "expiresIn": ttl, "session": family},
-    )
-    return {
-        "access_token": token,
-        "token_type": "Bearer",
-        "expires_in": ttl,
-        "refresh_token": refresh,
-        "scope": claims["scope"],
-    }
-
-
-def _client_for(app: App, creds: tuple[str, str] | None) -> str | None:
-    """A confidential client sent with a user grant must authenticate and belong to the App."""
-    if creds is None:
-        return None
-    from tokens.services import client_authenticate
-
-    client = client_authenticate(client_id=creds[0], client_secret=creds[1])
-    if client is None or client.app_id != app.id:
-        raise oauth_error("invalid_client", "Client authentication failed.", status=401)
-    return client.id
+def sign_in_limits(*, app_slug: str, email: str) -> list[throttle.Limit]:
+    limits = [
+        throttle.Limit(
+            _identity_key(app_slug, email), heimdall_settings.LOGIN_MAX_FAILURES_PER_IDENTITY, reset_on_success=True
+        )
+    ]
+    ip_key = _ip_key(app_slug, context.request_info().ip)
+    if ip_key:
+        limits.append(throttle.Limit(ip_key, heimdall_settings.LOGIN_MAX_FAILURES_PER_IP))
+    return limits
 
 
 # ---- password grant ----------------------------------------------------------------------------
@@ -195,7 +76,7 @@ def _login_failed(app: App | None, email: str, reason: str, user_id: str | None)
     with transaction.atomic():
         audit_record(
             app=app,
-            action="user.login_failed",
+            action=Action.USER_LOGIN_FAILED,
             actor=Actor.anonymous(),
             target_type="user",
             target_id=user_id,
@@ -203,23 +84,15 @@ def _login_failed(app: App | None, email: str, reason: str, user_id: str | None)
         )
 
 
-def password_grant(
-    request: HttpRequest, params: dict[str, str], creds: tuple[str, str] | None
-) -> dict[str, Any]:
-    username, password, app_slug = params.get("username"), params.get("password"), params.get("app")
-    if not username or password is None or not app_slug:
-        raise oauth_error(
-            "invalid_request", "The password grant needs username, password and app (the App slug)."
-        )
+def password_sign_in(*, app_slug: str, username: str, password: str, issue: Issue, client_id: str | None) -> dict[str, Any]:
+    """Check a member's password in App `app_slug` (throttled); on success record the sign-in and
+    `issue` the session's tokens in one transaction. `client_id` was authenticated already."""
     try:
         email = email_normalize(username, field="username")
     except ApiError:
         email = None  # not an email: no account can match, but the attempt is counted all the same
-    keys = [_identity_key(app_slug[:63], email or username.strip().lower()[:254])]
-    ip_key = _ip_key(context.request_info().ip)
-    if ip_key:
-        keys.append(ip_key)
-    recorded = throttle_attempt(keys=keys)
+    limits = sign_in_limits(app_slug=app_slug[:63], email=email or username.strip().lower()[:254])
+    recorded = throttle.attempt(limits=limits)
 
     app = App.objects.filter(slug=app_slug).first() if len(app_slug) <= 63 else None
     with system_scope():  # identities are global; membership is checked against the App below
@@ -246,9 +119,8 @@ def password_grant(
         _login_failed(app, email or "", reason, membership.id)
         raise _invalid_grant()
 
-    client_id = _client_for(app, creds)
     with transaction.atomic(), tenant_scope(app):
-        throttle_success(keys=keys, recorded=recorded)
+        throttle.success(limits=limits, recorded=recorded)
         if identity.password_hash and needs_rehash(identity.password_hash):
             with system_scope():  # the identity row, shared by the person's Apps
                 Identity.objects.filter(pk=identity.pk, password_hash=identity.password_hash).update(
@@ -257,33 +129,21 @@ def password_grant(
         Membership.objects.filter(pk=membership.pk).update(last_login_at=timezone.now())
         audit_record(
             app=app,
-            action="user.login_succeeded",
+            action=Action.USER_LOGIN_SUCCEEDED,
             actor=Actor("user", membership.id),
             target_type="user",
             target_id=membership.id,
             changes={"email": email},
         )
-        return _issue(
-            app=app,
-            membership=membership,
-            family=new_id("ses"),
-            client_id=client_id,
-            scope=params.get("scope"),
-            ceiling=None,
-            grant_type="password",
-        )
+        return issue(app, membership, new_id("ses"), client_id, None)
 
 
 # ---- refresh grant -----------------------------------------------------------------------------
 
 
-def refresh_grant(
-    request: HttpRequest, params: dict[str, str], creds: tuple[str, str] | None
-) -> dict[str, Any]:
-    """Rotate a refresh token. A token presented twice ends its whole session."""
-    raw = params.get("refresh_token")
-    if not raw:
-        raise oauth_error("invalid_request", "refresh_token is required.")
+def refresh_token_rotate(*, raw: str, client_id: str | None, issue: Issue) -> dict[str, Any]:
+    """Rotate a refresh token and `issue` the session's next tokens, in one transaction. A token
+    presented twice ends its whole session. `client_id` is the authenticated client, if any."""
     digest = crypto.secret_digest(raw)
     refusal: tuple[str, str] | None = None
     with transaction.atomic():
@@ -303,7 +163,7 @@ def refresh_grant(
                 revoked = refresh_tokens_revoke(tokens=RefreshToken.objects.filter(family=row.family))
                 audit_record(
                     app=app,
-                    action="refresh_token.reuse_detected",
+                    action=Action.REFRESH_TOKEN_REUSE_DETECTED,
                     actor=Actor.anonymous(),
                     target_type="user",
                     target_id=membership.id,
@@ -324,28 +184,19 @@ def refresh_grant(
                 refusal = ("expired_or_revoked", "The refresh token is expired or revoked. Sign in again.")
             elif not app.is_active or membership.status != Membership.Status.ACTIVE:
                 refusal = ("suspended", "The account or its App is suspended.")
-            elif row.client_id is not None and (creds is None or creds[0] != row.client_id):
+            elif row.client_id is not None and client_id != row.client_id:
                 refusal = (
                     "wrong_client",
                     "This refresh token belongs to another client; authenticate as it.",
                 )
             else:
-                client_id = _client_for(app, creds)
                 row.used_at = now
                 row.save(update_fields=["used_at"])
-                return _issue(
-                    app=app,
-                    membership=membership,
-                    family=row.family,
-                    client_id=client_id,
-                    scope=params.get("scope"),
-                    ceiling=row.scope,
-                    grant_type="refresh_token",
-                )
+                return issue(app, membership, row.family, client_id, row.scope)
     with transaction.atomic(), tenant_scope(app):
         audit_record(
             app=app,
-            action="token.refresh_failed",
+            action=Action.TOKEN_REFRESH_FAILED,
             actor=Actor.anonymous(),
             target_type="user",
             target_id=membership.id,
@@ -374,13 +225,32 @@ def refresh_token_revoke(*, caller: Any, token: str) -> bool:
             if count:
                 audit_record(
                     app=row.app,
-                    action="refresh_token.revoked",
+                    action=Action.REFRESH_TOKEN_REVOKED,
                     actor=actor,
                     target_type="session",
                     target_id=row.family,
                     changes={"revoked": count},
                 )
     return True
+
+
+def refresh_token_create(
+    *, app: App, membership: Membership, family: str, client_id: str | None, scope: str | None
+) -> tuple[str, int]:
+    """A new refresh token of session `family` (shown once; its digest stored). Call inside the
+    issuing transaction. Returns (token, lifetime in seconds)."""
+    refresh = crypto.new_secret("refresh_token")
+    ttl = int(app.setting("refreshTokenTtlSeconds"))
+    RefreshToken.objects.create(
+        app=app,
+        family=family,
+        membership=membership,
+        digest=crypto.secret_digest(refresh),
+        expires_at=timezone.now() + timedelta(seconds=ttl),
+        client_id=client_id,
+        scope=scope,
+    )
+    return refresh, ttl
 
 
 def refresh_token_introspect(*, app_id: str, token: str) -> dict[str, Any] | None:

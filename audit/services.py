@@ -7,10 +7,10 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from audit.actions import Action
 from audit.models import AuditEvent
 from core import context
 from core.context import Actor
-from tenants.models import App
 
 # Keys whose values must never reach the log, at any depth of `changes`.
 _SECRET_KEYS = {
@@ -42,21 +42,24 @@ def _scrub(value: Any) -> Any:
 
 def audit_record(
     *,
-    app: App | None = None,
+    app: Any = None,
     app_id: str | None = None,
-    action: str,
+    action: Action,
     actor: Actor,
     target_type: str | None = None,
     target_id: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to `app`'s log. Must run inside the transaction of the change it records.
+    """Append one event to `app`'s log (`app` is the tenants App; typed loosely, as audit sits
+    below tenants in the layers). Must run inside the transaction of the change it records.
 
     Request context (ip, user agent, request id) is taken from the current request. Values under
     secret-looking keys in `changes` are redacted as a second line of defence.
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must be called inside the transaction of its change")
+    if not isinstance(action, Action):
+        raise TypeError(f"audit actions are audit.actions.Action members, not {action!r}")
     info = context.request_info()
     if app is not None:
         app_id = app.pk
@@ -65,7 +68,7 @@ def audit_record(
     event = AuditEvent(
         app_id=app_id,
         occurred_at=timezone.now(),
-        action=action,
+        action=action.value,
         actor_type=actor.type,
         actor_id=actor.id,
         target_type=target_type,

@@ -1,11 +1,11 @@
 from django.apps import AppConfig
 
+from core.openapi import register_extensions
+
 
 class CoreConfig(AppConfig):
     name = "core"
     verbose_name = "Heimdall core plumbing"
 
     def ready(self) -> None:
-        from core.openapi import register_extensions
-
         register_extensions()

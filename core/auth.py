@@ -1,94 +1,59 @@
 """The caller of a management request, and the one declarative permission guard.
 
-Views declare what they need as `required_permissions = {"GET": "heimdall:users.read", ...}`;
-`RequiresPermission` enforces it for every view. Nothing else in a view checks permissions.
+Views declare what they need as `required_permissions` (see `RequiresPermission`), and the guard
+enforces it for every view. Services then apply the finer rules that depend on the target (the
+grant ceiling: nobody manages beyond what they hold). `Principal` is the caller as core sees it;
+the bearer-token implementation, its middleware and DRF authentication live in `tokens.authn`,
+next to the authorization state they need.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from abc import ABC, abstractmethod
+from typing import Any
 
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
 from core.context import Actor
 from core.errors import permission_denied
-from rbac.permissions import MANAGEMENT_PERMISSIONS, Ceiling
-
-if TYPE_CHECKING:
-    from tenants.models import App
-    from tokens.state import Check
-
-_SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 
-@dataclass
-class Principal:
-    """A verified bearer token's subject, and the App the request acts in."""
+class Principal(ABC):
+    """A verified caller, and the App (`tenant`, a tenants App) the request acts in."""
 
-    check: Check
-    tenant: App
+    tenant: Any
     acting: bool  # an operator acting inside another App through Heimdall-App
 
     @property
-    def claims(self) -> dict[str, Any]:
-        assert self.check.claims is not None
-        return self.check.claims
+    @abstractmethod
+    def claims(self) -> dict[str, Any]: ...
 
     @property
-    def subject_id(self) -> str:
-        return str(self.claims["sub"])
+    @abstractmethod
+    def subject_id(self) -> str: ...
 
     @property
+    @abstractmethod
     def kind(self) -> str:
-        return "client" if self.subject_id.startswith("m2m_") else "user"
+        """`client` or `user`."""
 
     @property
-    def actor(self) -> Actor:
-        if self.acting:
-            return Actor("operator", self.subject_id)
-        return Actor(self.kind, self.subject_id)
+    @abstractmethod
+    def actor(self) -> Actor: ...
+
+    @property
+    @abstractmethod
+    def grant_ceiling(self) -> Any:
+        """What this caller may hand out or manage (an rbac Ceiling), or None for no limit."""
+
+    @abstractmethod
+    def has(self, permission: str, *, method: str = "GET") -> bool:
+        """May this caller use `permission` in the request's App?"""
 
     @property
     def is_authenticated(self) -> bool:  # DRF's IsAuthenticated reads this
         return True
-
-    @property
-    def grant_ceiling(self) -> Ceiling | None:
-        """What this caller may hand out or manage: what it holds (operators acting: anything)."""
-        if self.acting:
-            return None
-        check = self.check
-        assert check.app is not None and check.subject is not None and check.claims is not None
-        patterns: tuple[str, ...] = ()
-        if not check.claims.get("narrowed"):
-            raw = [g for role in check.subject.roles for g in check.app.roles.get(role, ())]
-            patterns = tuple(raw) + tuple(check.subject.permissions)
-        return Ceiling(granted=check.granted(), patterns=patterns)
-
-    def has(self, permission: str, *, method: str = "GET") -> bool:
-        """May this caller use `permission` in the request's App?"""
-        if self.acting:
-            operator_permission = "heimdall:apps.read" if method in _SAFE_METHODS else "heimdall:apps.write"
-            return self.check.decide(operator_permission)[0] and permission in MANAGEMENT_PERMISSIONS
-        return self.check.decide(permission)[0]
-
-
-class BearerTokenAuthentication(authentication.BaseAuthentication):
-    """Hands DRF the principal that TenantMiddleware already verified."""
-
-    def authenticate(self, request: Request) -> tuple[Principal, None] | None:
-        raw = request._request
-        principal = getattr(raw, "heimdall_principal", None)
-        if principal is not None:
-            return principal, None
-        if getattr(raw, "heimdall_auth_error", None):
-            raise exceptions.AuthenticationFailed("invalid_token")
-        return None
-
-    def authenticate_header(self, request: Request) -> str:
-        return 'Bearer realm="heimdall"'
 
 
 class RequiresPermission(permissions.BasePermission):

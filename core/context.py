@@ -10,10 +10,11 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from tenants.models import App
+# The tenant is a `tenants.models.App`. core sits below every domain app, so it is held as `Any`
+# here; callers in the domain layers know its type.
+App = Any
 
 
 @dataclass(frozen=True)

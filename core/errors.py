@@ -67,6 +67,11 @@ class ApiError(Exception):
         return problem_body(self.status, self.code, self.detail, errors=self.errors, oauth=self.oauth)
 
 
+def oauth_error(code: str, detail: str, status: int = 400, **kwargs: Any) -> ApiError:
+    """An error in RFC 6749 shape (`error`, `error_description`) as well as problem+json."""
+    return ApiError(status, code, detail, oauth=True, **kwargs)
+
+
 def problem_body(
     status: int,
     code: str,

@@ -78,7 +78,7 @@ def register_extensions() -> None:
     from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
     class BearerTokenScheme(OpenApiAuthenticationExtension):
-        target_class = "core.auth.BearerTokenAuthentication"
+        target_class = "tokens.authn.BearerTokenAuthentication"
         name = "bearerAuth"
 
         def get_security_definition(self, auto_schema: Any) -> dict[str, Any]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from audit.actions import Action
 from audit.services import audit_record
-from core.changes import publish_change
+from core.changes import AppChanged, publish
 from core.context import Actor, tenant_scope
 from core.errors import ApiError, conflict, not_found
 from rbac import permissions as perms
+from rbac.holders import role_holders
 from rbac.models import Permission, Role
 from tenants.models import App
 
@@ -145,13 +147,13 @@ def permission_create(*, app: App, actor: Actor, name: str, description: str = "
             raise conflict("permission_exists", f"The permission '{name}' is already declared.") from exc
         audit_record(
             app=app,
-            action="permission.created",
+            action=Action.PERMISSION_CREATED,
             actor=actor,
             target_type="permission",
             target_id=permission.id,
             changes={"name": name, "description": description},
         )
-        publish_change(kind="app", app_id=app.id)
+        publish(AppChanged(app_id=app.id))
     return permission
 
 
@@ -177,13 +179,13 @@ def permission_delete(*, app: App, actor: Actor, name: str) -> None:
         permission.delete()
         audit_record(
             app=app,
-            action="permission.deleted",
+            action=Action.PERMISSION_DELETED,
             actor=actor,
             target_type="permission",
             target_id=permission_id,
             changes={"name": name},
         )
-        publish_change(kind="app", app_id=app.id)
+        publish(AppChanged(app_id=app.id))
 
 
 # ---- roles ------------------------------------------------------------------------------------
@@ -218,13 +220,13 @@ def role_create(
             raise conflict("role_exists", f"A role named '{name}' already exists in this App.") from exc
         audit_record(
             app=app,
-            action="role.created",
+            action=Action.ROLE_CREATED,
             actor=actor,
             target_type="role",
             target_id=role.id,
             changes={"name": name, "description": description, "permissions": grants},
         )
-        publish_change(kind="app", app_id=app.id)
+        publish(AppChanged(app_id=app.id))
     return role
 
 
@@ -258,13 +260,13 @@ def role_update(
             role.save()
             audit_record(
                 app=app,
-                action="role.updated",
+                action=Action.ROLE_UPDATED,
                 actor=actor,
                 target_type="role",
                 target_id=role.id,
                 changes=changes,
             )
-            publish_change(kind="app", app_id=app.id)
+            publish(AppChanged(app_id=app.id))
     return role
 
 
@@ -272,15 +274,12 @@ def role_update(
 def role_delete(*, app: App, actor: Actor, name: str, ceiling: perms.Ceiling | None = None) -> None:
     """Delete a role. Holders lose what it granted at once; 409 `role_in_use` while any
     client or user still holds it, so nobody loses access by surprise."""
-    from tokens.models import Client
-
     with tenant_scope(app):
         role = Role.objects.select_for_update().filter(name=name).first()
         if role is None:
             raise not_found("role")
         holder_check(app=app, roles=[name], permissions=[], ceiling=ceiling)
-        holders = [c.id for c in Client.objects.all() if name in c.roles][:5]
-        holders += _member_holders(name)
+        holders = role_holders(name, limit=5)
         if holders:
             raise conflict(
                 "role_in_use",
@@ -290,18 +289,10 @@ def role_delete(*, app: App, actor: Actor, name: str, ceiling: perms.Ceiling | N
         role.delete()
         audit_record(
             app=app,
-            action="role.deleted",
+            action=Action.ROLE_DELETED,
             actor=actor,
             target_type="role",
             target_id=role_id,
             changes={"name": name},
         )
-        publish_change(kind="app", app_id=app.id)
-
-
-def _member_holders(role: str) -> list[str]:
-    try:
-        from accounts.selectors import members_holding_role
-    except ImportError:
-        return []
-    return members_holding_role(role=role, limit=5)
+        publish(AppChanged(app_id=app.id))

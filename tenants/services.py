@@ -1,4 +1,8 @@
-"""Creating, changing and deleting Apps, and bootstrapping the operator App."""
+"""The App rows: validating slugs and settings, inserting, changing and removing Apps.
+
+Creating an App with its roles, keys and admin client, and deleting one with the identities it
+leaves behind, span several layers: that orchestration is `heimdall.provisioning`, which calls
+the functions here for the App row itself."""
 
 from __future__ import annotations
 
@@ -8,17 +12,14 @@ from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
 
+from audit.actions import Action
 from audit.services import audit_record
-from core.changes import publish_change
-from core.context import Actor, system_scope, tenant_scope
+from core.changes import AppChanged, publish
+from core.context import Actor
 from core.errors import ApiError, conflict, not_found
-from rbac.services import roles_provision
 from tenants.models import DEFAULT_SETTINGS, OPERATOR_SLUG, App
-from tokens.services import client_create, signing_keys_provision
 
 SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
-_BATCH = 500  # ids per IN (...) when deleting an App's orphaned identities
-_IDENTITY = "accounts.Identity"
 
 # name -> (minimum, maximum) for integer settings
 _TTL_BOUNDS: dict[str, tuple[int, int]] = {
@@ -104,8 +105,13 @@ def _app_changes(app: App) -> dict[str, Any]:
     return {"slug": app.slug, "displayName": app.display_name, "status": app.status, "settings": app.settings}
 
 
-def _record_app_event(
-    app: App, operator_app: App | None, action: str, actor: Actor, changes: dict[str, Any]
+def app_changes(app: App) -> dict[str, Any]:
+    """An App's audited fields, as recorded when it is created or deleted."""
+    return {"slug": app.slug, "displayName": app.display_name, "status": app.status, "settings": app.settings}
+
+
+def app_event_record(
+    *, app: App, operator_app: App | None, action: Action, actor: Actor, changes: dict[str, Any]
 ) -> None:
     """An App change goes in the App's own log and, when an operator made it, the operator's."""
     audit_record(app=app, action=action, actor=actor, target_type="app", target_id=app.id, changes=changes)
@@ -115,37 +121,37 @@ def _record_app_event(
         )
 
 
-def app_create(
-    *,
-    actor: Actor,
-    slug: str,
-    display_name: str,
-    settings: dict[str, Any] | None = None,
-    operator_app: App | None = None,
-    is_operator: bool = False,
-) -> tuple[App, Any, str]:
-    """Create an App with its signing keys, default roles and an admin client.
-
-    Returns (app, admin client, admin client secret); the secret is shown once.
-    """
+def app_insert(
+    *, slug: str, display_name: str, settings: dict[str, Any] | None = None, is_operator: bool = False
+) -> App:
+    """Insert the App row after validating slug and settings. Call inside the caller's transaction
+    (heimdall.provisioning), which provisions the rest of the App in the same commit."""
     slug_validate(slug)
     # `settings: []` (or 0, "") is not "no settings": settings_validate refuses it.
     cleaned = settings_validate(settings if settings is not None else {})
-    with transaction.atomic():
-        if App.objects.filter(slug=slug).exists():
-            raise conflict("slug_taken", f"An App with slug '{slug}' already exists. Choose another slug.")
-        try:
-            with transaction.atomic():
-                app = App.objects.create(
-                    slug=slug, display_name=display_name, settings=cleaned, is_operator=is_operator
-                )
-        except IntegrityError as exc:
-            raise conflict("slug_taken", f"An App with slug '{slug}' already exists.") from exc
-        signing_keys_provision(app=app)
-        roles_provision(app=app)
-        client, secret = client_create(app=app, actor=actor, name="admin", roles=["admin"])
-        _record_app_event(app, operator_app, "app.created", actor, _app_changes(app))
-    return app, client, secret
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("app_insert runs inside the provisioning transaction")
+    if App.objects.filter(slug=slug).exists():
+        raise conflict("slug_taken", f"An App with slug '{slug}' already exists. Choose another slug.")
+    try:
+        with transaction.atomic():
+            app = App.objects.create(slug=slug, display_name=display_name, settings=cleaned, is_operator=is_operator)
+    except IntegrityError as exc:
+        raise conflict("slug_taken", f"An App with slug '{slug}' already exists.") from exc
+    return app
+
+
+def operator_app_find() -> App | None:
+    return App.objects.filter(slug=OPERATOR_SLUG).first()
+
+
+def app_remove(*, app: App) -> None:
+    """Delete the App row; the database cascade removes every row of the App. Call inside the
+    caller's transaction (heimdall.provisioning.app_delete), which records it."""
+    if app.is_operator:
+        raise conflict("operator_app_protected", "The operator App cannot be deleted.")
+    App.objects.filter(pk=app.pk).delete()
+    publish(AppChanged(app_id=app.id))
 
 
 def app_update(
@@ -185,80 +191,9 @@ def app_update(
         if not changes:
             return app
         app.save()
-        action = "app.updated"
+        action = Action.APP_UPDATED
         if "status" in changes:
-            action = "app.suspended" if status == App.Status.SUSPENDED else "app.reactivated"
-        _record_app_event(app, operator_app, action, actor, changes)
-        publish_change(kind="app", app_id=app.id)
+            action = Action.APP_SUSPENDED if status == App.Status.SUSPENDED else Action.APP_REACTIVATED
+        app_event_record(app=app, operator_app=operator_app, action=action, actor=actor, changes=changes)
+        publish(AppChanged(app_id=app.id))
     return app
-
-
-def app_delete(*, app: App, actor: Actor, operator_app: App) -> None:
-    """Delete an App and everything in it; its tokens fail at once. Recorded in the operator log."""
-    if app.is_operator:
-        raise conflict("operator_app_protected", "The operator App cannot be deleted.")
-    from accounts.models import Identity
-
-    with transaction.atomic():
-        with system_scope():
-            # Its members' identities, locked so no App adds a membership to one meanwhile
-            # (user creation locks the identity too).
-            members = list(
-                Identity.objects.select_for_update(of=("self",))
-                .filter(memberships__app_id=app.pk)
-                .order_by("pk")
-                .values_list("pk", flat=True)
-            )
-            App.objects.filter(pk=app.pk).delete()  # the cascade removes every row of the App
-            # An identity the App leaves with no membership goes too, password hash and all,
-            # exactly as deleting its last membership does (accounts.services.user_delete).
-            identities_deleted = 0
-            for start in range(0, len(members), _BATCH):
-                batch = members[start : start + _BATCH]
-                identities_deleted += (
-                    Identity.objects.filter(pk__in=batch, memberships__isnull=True)
-                    .delete()[1]
-                    .get(_IDENTITY, 0)
-                )
-            # A password only this App trusted is nobody's now.
-            Identity.objects.filter(password_app_id=app.pk).update(password_hash=None, password_app_id=None)
-        audit_record(
-            app=operator_app,
-            action="app.deleted",
-            actor=actor,
-            target_type="app",
-            target_id=app.id,
-            changes={
-                "slug": app.slug,
-                "displayName": app.display_name,
-                "identitiesDeleted": identities_deleted,
-            },
-        )
-        publish_change(kind="app", app_id=app.id)
-
-
-def operator_bootstrap() -> tuple[App, bool]:
-    """Create the operator App `heimdall` if missing. Idempotent; returns (app, created)."""
-    existing = App.objects.filter(slug=OPERATOR_SLUG).first()
-    if existing is not None:
-        return existing, False
-    with transaction.atomic():
-        app = App.objects.create(slug=OPERATOR_SLUG, display_name="Heimdall operator", is_operator=True)
-        signing_keys_provision(app=app)
-        roles_provision(app=app)
-        audit_record(
-            app=app,
-            action="app.created",
-            actor=Actor.system(),
-            target_type="app",
-            target_id=app.id,
-            changes=_app_changes(app),
-        )
-    return app, True
-
-
-def operator_client_create(*, name: str) -> tuple[Any, str]:
-    """An operator M2M client (role admin of the operator App: heimdall:apps.read/write and more)."""
-    app, _ = operator_bootstrap()
-    with tenant_scope(app):
-        return client_create(app=app, actor=Actor.system(), name=name, roles=["admin"])

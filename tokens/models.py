@@ -6,6 +6,7 @@ from django.db import models
 
 from core.ids import id_factory
 from core.tenancy import TenantModel
+from rbac.holders import role_holders_register
 
 
 class SigningKey(TenantModel):
@@ -58,3 +59,11 @@ class RevokedToken(TenantModel):
     jti = models.CharField(primary_key=True, max_length=64)
     expires_at = models.DateTimeField(db_index=True)
     revoked_at = models.DateTimeField(auto_now_add=True)
+
+
+def _clients_holding_role(role: str, limit: int) -> list[str]:
+    """Ids of M2M clients of the App in context holding `role` (for rbac's role deletion)."""
+    return [c.id for c in Client.objects.only("id", "roles") if role in c.roles][:limit]
+
+
+role_holders_register("client", _clients_holding_role)

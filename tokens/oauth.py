@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
 from urllib.parse import unquote_plus
 
 from django.http import HttpRequest
 
-from core.errors import ApiError
+from core.errors import ApiError, oauth_error
 from core.parsers import NUL, NUL_MESSAGE, printable
 from core.views import parse_json_object
 
@@ -38,10 +37,6 @@ def _nul_error(field: str) -> ApiError:
         f"'{field}' {NUL_MESSAGE}.",
         errors=[{"field": field, "code": "nul_character", "message": NUL_MESSAGE}],
     )
-
-
-def oauth_error(code: str, detail: str, status: int = 400, **kwargs: Any) -> ApiError:
-    return ApiError(status, code, detail, oauth=True, **kwargs)
 
 
 def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:

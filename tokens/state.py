@@ -10,7 +10,7 @@ The state is a set of read-through caches, one per process:
 
 Entries load lazily from the database on first use and then serve every call from memory: in
 steady state a check does no query. Every change that could alter an answer is published with
-`core.changes.publish_change` inside its transaction; this process drops the affected entries at
+`core.changes.publish` (a typed change) inside its transaction; this process drops the affected entries at
 once, other processes when the change log reaches them (tokens.sync: LISTEN/NOTIFY on
 PostgreSQL, polling on SQLite, plus a periodic full resync as a safety net). A load that raced an
 invalidation is not cached (generation check), so a stale read cannot stick.
@@ -24,14 +24,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from cryptography.hazmat.primitives.serialization import load_der_private_key, load_pem_public_key
 from django.conf import settings
 from django.utils import timezone
 
+from accounts.selectors import ended_sessions, membership_state
 from core import changes
+from core.changes import AppChanged, Change, SubjectChanged, TokenRevoked
+from core.conf import MAX_TOKEN_LIFETIME_SECONDS, heimdall_settings
 from core.context import system_scope
+from core.crypto import decrypt_private_key
 from core.ids import looks_like_id
 from rbac import permissions as perms
+from rbac.models import Permission, Role
+from tenants.models import App
+from tokens.models import Client, RevokedToken, SigningKey
+from tokens.sync import start_follower
 
 TOKEN_INVALID = "token_invalid"
 TOKEN_EXPIRED = "token_expired"
@@ -175,16 +183,17 @@ class AuthzState:
         self._revoked: dict[str, float] = {}
         self._revoked_loaded = False
         self._verified: dict[str, dict[str, Any]] = {}
-        self._verified_max = int(settings.HEIMDALL["VERIFIED_TOKEN_CACHE_SIZE"])
-        self._max_token = int(settings.HEIMDALL["MAX_TOKEN_BYTES"])
+        self._verified_max = heimdall_settings.VERIFIED_TOKEN_CACHE_SIZE
+        self._max_token = heimdall_settings.MAX_TOKEN_BYTES
         self._private_keys: dict[str, Any] = {}
 
     # ---- invalidation -------------------------------------------------------------------
 
-    def on_change(self, kind: str, app_id: str | None, key: str, data: Any) -> None:
+    def on_change(self, change: Change) -> None:
         with self._lock:
             self.generation += 1
-            if kind == "app" and app_id:
+            if isinstance(change, AppChanged):
+                app_id = change.app_id
                 self._apps.pop(app_id, None)
                 for kid in [k for k, v in self._keys.items() if v.app_id == app_id]:
                     self._keys.pop(kid, None)
@@ -193,12 +202,11 @@ class AuthzState:
                     k for k, v in self._clients.items() if v is not None and v.app_id == app_id
                 ]:
                     self._clients.pop(client_id, None)
-            elif kind == "subject" and app_id:
-                self._subjects.pop((app_id, key), None)
-                self._clients.pop(key, None)
-            elif kind == "jti":
-                exp = float((data or {}).get("exp", time.time() + 86400))
-                self._revoked[key] = exp
+            elif isinstance(change, SubjectChanged):
+                self._subjects.pop((change.app_id, change.subject_id), None)
+                self._clients.pop(change.subject_id, None)
+            elif isinstance(change, TokenRevoked):
+                self._revoked[change.token_id] = change.expires_at
 
     def reset(self) -> None:
         """Drop everything (full resync); entries reload on next use."""
@@ -401,10 +409,6 @@ class AuthzState:
 
 
 def _load_app(app_id: str) -> AppSnapshot | None:
-    from rbac.models import Permission, Role
-    from tenants.models import App
-    from tokens.models import SigningKey
-
     with system_scope():  # cache loader: reads one App's rows by its id
         app = App.objects.filter(pk=app_id).first()
         if app is None:
@@ -433,7 +437,6 @@ def _load_app(app_id: str) -> AppSnapshot | None:
 
 
 def _load_client(client_id: str) -> ClientCredentials | None:
-    from tokens.models import Client
 
     with system_scope():  # cache loader: a client id is globally unique
         client = Client.objects.filter(pk=client_id).first()
@@ -453,14 +456,12 @@ def _load_client(client_id: str) -> ClientCredentials | None:
 
 
 def _load_kid_table() -> dict[str, str]:
-    from tokens.models import SigningKey
 
     with system_scope():  # cache loader: which App each kid belongs to, across all Apps
         return dict(SigningKey.objects.values_list("kid", "app_id"))
 
 
 def _load_key(kid: str) -> _Key | None:
-    from tokens.models import SigningKey
 
     with system_scope():  # cache loader: a kid is globally unique
         row = SigningKey.objects.filter(pk=kid).values_list("app_id", "public_pem").first()
@@ -470,11 +471,6 @@ def _load_key(kid: str) -> _Key | None:
 
 
 def _load_private_key(kid: str) -> Any:
-    from cryptography.hazmat.primitives.serialization import load_der_private_key
-
-    from core.crypto import decrypt_private_key
-    from tokens.models import SigningKey
-
     with system_scope():  # cache loader: a kid is globally unique
         blob = SigningKey.objects.values_list("private_key_encrypted", flat=True).get(pk=kid)
     # The key was generated by us and arrives through authenticated encryption: cryptography's
@@ -485,7 +481,6 @@ def _load_private_key(kid: str) -> Any:
 
 
 def _load_subject(app_id: str, subject_id: str) -> Subject | None:
-    from tokens.models import Client
 
     with system_scope():  # cache loader: one subject of one App, by id
         if subject_id.startswith("m2m_"):
@@ -499,8 +494,6 @@ def _load_subject(app_id: str, subject_id: str) -> Subject | None:
                 permissions=frozenset(client.permissions),
             )
         if subject_id.startswith("usr_"):
-            from accounts.selectors import membership_state
-
             state = membership_state(app_id=app_id, user_id=subject_id)
             if state is None:
                 return None
@@ -515,11 +508,13 @@ def _load_subject(app_id: str, subject_id: str) -> Subject | None:
 
 
 def _load_revoked() -> dict[str, float]:
-    from tokens.models import RevokedToken
-
     with system_scope():  # cache loader: every App's unexpired revocations
         rows = RevokedToken.objects.filter(expires_at__gt=timezone.now()).values_list("jti", "expires_at")
-        return {jti: exp.timestamp() for jti, exp in rows}
+        revoked = {jti: exp.timestamp() for jti, exp in rows}
+    # Sessions ended by accounts (refresh-token families revoked): their `sid` is refused
+    # until any access token issued in them has expired.
+    revoked.update(ended_sessions(within_seconds=MAX_TOKEN_LIFETIME_SECONDS + 60))
+    return revoked
 
 
 _state: AuthzState | None = None
@@ -535,8 +530,6 @@ def get_state() -> AuthzState:
                 state = AuthzState()
                 changes.add_listener(state.on_change)
                 _state = state
-                if settings.HEIMDALL.get("SYNC_THREAD", True):
-                    from tokens.sync import start_follower
-
+                if heimdall_settings.SYNC_THREAD:
                     start_follower(state)
     return _state

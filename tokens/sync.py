@@ -27,7 +27,9 @@ from django.conf import settings
 from django.db import connection as django_connection
 from django.utils import timezone
 
+from core import changes
 from core.changes import NOTIFY_CHANNEL
+from core.conf import heimdall_settings
 
 logger = logging.getLogger("heimdall.sync")
 
@@ -76,13 +78,15 @@ class Follower(threading.Thread):
                 self.high = row_id
             if isinstance(data, str):
                 data = json.loads(data)
-            self.state.on_change(kind, app_id, key, data)
+            change = changes.from_row(kind, app_id, key, data)
+            if change is not None:
+                self.state.on_change(change)
         self.housekeeping(execute)
         return len(rows)
 
     def housekeeping(self, execute: Any) -> None:
         now = time.monotonic()
-        if now - self.last_full > FULL_RESYNC_SECONDS:
+        if now - self.last_full > heimdall_settings.FULL_RESYNC_SECONDS:
             self.last_full = now
             self.state.reset()
         self.state.prune()
@@ -122,7 +126,7 @@ class Follower(threading.Thread):
         }
         params.update({k: v for k, v in db.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS})
         params = {k: v for k, v in params.items() if v not in (None, "")}
-        interval = float(settings.HEIMDALL["RESYNC_SECONDS"])
+        interval = heimdall_settings.RESYNC_SECONDS
         with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
 
@@ -144,7 +148,7 @@ class Follower(threading.Thread):
                 self.poll_once(execute)
 
     def run_polling(self) -> None:
-        interval = float(settings.HEIMDALL["SQLITE_POLL_SECONDS"])
+        interval = heimdall_settings.SQLITE_POLL_SECONDS
 
         def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
             with django_connection.cursor() as cur:

@@ -48,7 +48,7 @@ def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 40
     call_command("migrate", verbosity=0)
     from accounts.services import user_create
-    from tenants.services import app_create, operator_bootstrap
+    from heimdall.provisioning import app_create, operator_bootstrap
 
     operator_bootstrap()
     acme, _, _ = app_create(actor=Actor.system(), slug="acme", display_name="Acme")

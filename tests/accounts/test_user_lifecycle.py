@@ -20,7 +20,7 @@ from tests.accounts.support import (
     signed_in,
 )
 from tests.helpers import problem
-from tokens import services as token_services
+from tokens import keys as token_keys
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_token_issued_in_the_same_second_as_the_readd_stays_revoked(api, acme, g
     user = create_user(api, acme, "ed@example.com", password=PASSWORD, roles=["editor"])
     create_user(api, globex, "ed@example.com")
     real_time = time.time
-    monkeypatch.setattr(token_services, "time", types.SimpleNamespace(time=lambda: real_time() + 1))
+    monkeypatch.setattr(token_keys, "time", types.SimpleNamespace(time=lambda: real_time() + 1))
     access = signed_in(api, "ed@example.com", PASSWORD, acme.slug)["access_token"]
     monkeypatch.undo()
     assert authorize(api, access, "docs.read")["allowed"] is True

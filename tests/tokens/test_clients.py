@@ -240,7 +240,7 @@ def test_rotate_secret_grace_expires(api, acme):
     ).json()
     assert token_response(api, client["clientId"], client["clientSecret"]).status_code == 200
     later = (timezone.now() + timedelta(seconds=61)).timestamp()
-    with mock.patch("tokens.services.time", types.SimpleNamespace(time=lambda: later)):
+    with mock.patch("tokens.clients.time", types.SimpleNamespace(time=lambda: later)):
         problem(token_response(api, client["clientId"], client["clientSecret"]), 401, "invalid_client")
         assert token_response(api, client["clientId"], rotated["clientSecret"]).status_code == 200
 

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from core.context import Actor
 from tenants.models import App
-from tokens.services import signing_keys_rotate
+from tokens.keys import signing_keys_rotate
 
 
 class Command(BaseCommand):

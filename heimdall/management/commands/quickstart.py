@@ -12,9 +12,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from core.context import Actor, tenant_scope
-from tenants.services import operator_bootstrap, operator_client_create
+from heimdall.provisioning import operator_bootstrap, operator_client_create
+from tokens.clients import client_secret_rotate
 from tokens.models import Client
-from tokens.services import client_secret_rotate
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from tenants.services import operator_bootstrap, operator_client_create
+from heimdall.provisioning import operator_bootstrap, operator_client_create
 
 
 class Command(BaseCommand):

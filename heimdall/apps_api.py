@@ -1,0 +1,112 @@
+"""The operator's Apps API, `/v1/apps`: create, list, change and delete Apps.
+
+Here rather than in `tenants` because creating and deleting an App provision every layer
+(`heimdall.provisioning`); the App's own `/v1/app` is `tenants.api`.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.auth import current_principal
+from core.pagination import paginate
+from core.serializers import page_of
+from heimdall import provisioning
+from tenants import services
+from tenants.api import (
+    AppCreatedSerializer,
+    AppCreateSerializer,
+    AppSerializer,
+    AppUpdateSerializer,
+    app_to_json,
+)
+from tenants.models import App
+
+
+class AppListView(APIView):
+    required_permissions = {"GET": "heimdall:apps.read", "POST": "heimdall:apps.write"}
+
+    @extend_schema(
+        operation_id="apps_list",
+        responses=page_of(AppSerializer, "AppPage"),
+        tags=["apps"],
+        summary="List Apps (operator)",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(paginate(App.objects.all(), request.query_params, app_to_json))
+
+    @extend_schema(
+        operation_id="apps_create",
+        request=AppCreateSerializer,
+        responses={201: AppCreatedSerializer},
+        tags=["apps"],
+        summary="Create an App (operator); returns its admin client's secret once",
+        description="409 `slug_taken` when the slug exists.",
+    )
+    def post(self, request: Request) -> Response:
+        body = AppCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        app, client, secret = provisioning.app_create(
+            actor=principal.actor,
+            slug=body.validated_data["slug"],
+            display_name=body.validated_data["displayName"],
+            settings=body.validated_data.get("settings"),
+            operator_app=principal.tenant,
+        )
+        return Response(
+            {**app_to_json(app), "adminClient": {"clientId": client.id, "clientSecret": secret}},
+            status=201,
+        )
+
+
+class AppDetailView(APIView):
+    required_permissions = {
+        "GET": "heimdall:apps.read",
+        "PATCH": "heimdall:apps.write",
+        "DELETE": "heimdall:apps.write",
+    }
+
+    @extend_schema(operation_id="apps_get", responses=AppSerializer, tags=["apps"], summary="Get an App")
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(app_to_json(services.app_get(slug=slug)))
+
+    @extend_schema(
+        operation_id="apps_update",
+        request=AppUpdateSerializer,
+        responses=AppSerializer,
+        tags=["apps"],
+        summary="Rename, reconfigure, suspend or reactivate an App",
+        description="Suspending makes every token of the App fail at once.",
+    )
+    def patch(self, request: Request, slug: str) -> Response:
+        body = AppUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        app = services.app_update(
+            app=services.app_get(slug=slug),
+            actor=principal.actor,
+            display_name=body.validated_data.get("displayName"),
+            status=body.validated_data.get("status"),
+            settings=body.validated_data.get("settings"),
+            operator_app=principal.tenant,
+        )
+        return Response(app_to_json(app))
+
+    @extend_schema(
+        operation_id="apps_delete",
+        responses={204: None},
+        tags=["apps"],
+        summary="Delete an App and everything in it",
+    )
+    def delete(self, request: Request, slug: str) -> Response:
+        principal = current_principal(request)
+        provisioning.app_delete(
+            app=services.app_get(slug=slug), actor=principal.actor, operator_app=principal.tenant
+        )
+        return Response(status=204)
+
+

@@ -1,0 +1,196 @@
+"""The M2M clients API: `/v1/clients`, their secrets, and who may manage which."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.auth import current_principal
+from core.pagination import paginate
+from core.serializers import StrictSerializer, page_of, rfc3339
+from tokens.clients import client_create, client_delete, client_get, client_secret_rotate, client_update
+from tokens.models import Client
+
+
+class ClientSerializer(serializers.Serializer):
+    clientId = serializers.CharField()
+    name = serializers.CharField()
+    roles = serializers.ListField(child=serializers.CharField())
+    permissions = serializers.ListField(child=serializers.CharField())
+    accessTokenTtlSeconds = serializers.IntegerField(allow_null=True)
+    actsForUsers = serializers.BooleanField()
+    delegablePermissions = serializers.ListField(child=serializers.CharField())
+    createdAt = serializers.DateTimeField()
+    updatedAt = serializers.DateTimeField()
+
+
+class ClientCreatedSerializer(ClientSerializer):
+    clientSecret = serializers.CharField(help_text="Shown once; only a digest is stored.")
+
+
+class ClientCreateSerializer(StrictSerializer):
+    name = serializers.CharField(max_length=200)
+    roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
+    permissions = serializers.ListField(
+        child=serializers.CharField(max_length=140), max_length=200, required=False
+    )
+    accessTokenTtlSeconds = serializers.IntegerField(
+        min_value=60, max_value=86_400, required=False, allow_null=True
+    )
+    actsForUsers = serializers.BooleanField(required=False)
+    delegablePermissions = serializers.ListField(
+        child=serializers.CharField(max_length=140), max_length=200, required=False
+    )
+
+
+class ClientUpdateSerializer(ClientCreateSerializer):
+    name = serializers.CharField(max_length=200, required=False)
+
+
+class SecretRotateSerializer(StrictSerializer):
+    gracePeriodSeconds = serializers.IntegerField(min_value=0, max_value=2_592_000, required=False, default=0)
+
+
+class SecretRotatedSerializer(serializers.Serializer):
+    clientId = serializers.CharField()
+    clientSecret = serializers.CharField()
+    previousSecretExpiresAt = serializers.DateTimeField(allow_null=True)
+
+
+def client_to_json(client: Client) -> dict[str, Any]:
+    return {
+        "clientId": client.id,
+        "name": client.name,
+        "roles": client.roles,
+        "permissions": client.permissions,
+        "accessTokenTtlSeconds": client.access_token_ttl_seconds,
+        "actsForUsers": client.acts_for_users,
+        "delegablePermissions": client.delegable_permissions,
+        "createdAt": rfc3339(client.created_at),
+        "updatedAt": rfc3339(client.updated_at),
+    }
+
+
+class ClientListView(APIView):
+    required_permissions = {"GET": "heimdall:clients.read", "POST": "heimdall:clients.write"}
+
+    @extend_schema(
+        operation_id="clients_list", tags=["clients"], responses=page_of(ClientSerializer, "ClientPage")
+    )
+    def get(self, request: Request) -> Response:
+        return Response(paginate(Client.objects.all(), request.query_params, client_to_json))
+
+    @extend_schema(
+        operation_id="clients_create",
+        tags=["clients"],
+        request=ClientCreateSerializer,
+        responses={201: ClientCreatedSerializer},
+        description="422 `unknown_role` / `unknown_permission` for names the App does not have.",
+    )
+    def post(self, request: Request) -> Response:
+        body = ClientCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        principal = current_principal(request)
+        client, secret = client_create(
+            app=principal.tenant,
+            actor=principal.actor,
+            ceiling=principal.grant_ceiling,
+            name=data["name"],
+            roles=data.get("roles"),
+            permissions=data.get("permissions"),
+            access_token_ttl_seconds=data.get("accessTokenTtlSeconds"),
+            acts_for_users=data.get("actsForUsers", False),
+            delegable_permissions=data.get("delegablePermissions"),
+        )
+        return Response({**client_to_json(client), "clientSecret": secret}, status=201)
+
+
+class ClientDetailView(APIView):
+    required_permissions = {
+        "GET": "heimdall:clients.read",
+        "PATCH": "heimdall:clients.write",
+        "DELETE": "heimdall:clients.write",
+    }
+
+    @extend_schema(operation_id="clients_get", tags=["clients"], responses=ClientSerializer)
+    def get(self, request: Request, client_id: str) -> Response:
+        return Response(client_to_json(client_get(client_id=client_id)))
+
+    @extend_schema(
+        operation_id="clients_update",
+        tags=["clients"],
+        request=ClientUpdateSerializer,
+        responses=ClientSerializer,
+        description="Role and permission changes apply to the client's existing tokens at once.",
+    )
+    def patch(self, request: Request, client_id: str) -> Response:
+        body = ClientUpdateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        principal = current_principal(request)
+        client = client_update(
+            app=principal.tenant,
+            actor=principal.actor,
+            ceiling=principal.grant_ceiling,
+            client_id=client_id,
+            name=data.get("name"),
+            roles=data.get("roles"),
+            permissions=data.get("permissions"),
+            access_token_ttl_seconds=data["accessTokenTtlSeconds"]
+            if "accessTokenTtlSeconds" in data
+            else ...,
+            delegable_permissions=data.get("delegablePermissions"),
+            acts_for_users=data.get("actsForUsers"),
+        )
+        return Response(client_to_json(client))
+
+    @extend_schema(
+        operation_id="clients_delete",
+        tags=["clients"],
+        responses={204: None},
+        description="Every token the client holds stops working at once.",
+    )
+    def delete(self, request: Request, client_id: str) -> Response:
+        principal = current_principal(request)
+        client_delete(
+            app=principal.tenant, actor=principal.actor, client_id=client_id, ceiling=principal.grant_ceiling
+        )
+        return Response(status=204)
+
+
+class ClientSecretView(APIView):
+    required_permissions = {"POST": "heimdall:clients.write"}
+
+    @extend_schema(
+        operation_id="clients_rotate_secret",
+        tags=["clients"],
+        request=SecretRotateSerializer,
+        responses={200: SecretRotatedSerializer},
+        description="The previous secret keeps working until previousSecretExpiresAt (gracePeriodSeconds, default 0).",
+    )
+    def post(self, request: Request, client_id: str) -> Response:
+        body = SecretRotateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        principal = current_principal(request)
+        client, secret = client_secret_rotate(
+            app=principal.tenant,
+            actor=principal.actor,
+            ceiling=principal.grant_ceiling,
+            client_id=client_id,
+            grace_period_seconds=body.validated_data["gracePeriodSeconds"],
+        )
+        return Response(
+            {
+                "clientId": client.id,
+                "clientSecret": secret,
+                "previousSecretExpiresAt": rfc3339(client.previous_secret_expires_at),
+            }
+        )
+
+

@@ -1,0 +1,25 @@
+"""The token endpoint's grants: one static table, `grant_type` -> handler.
+
+A handler takes a parsed `GrantRequest` (no HttpRequest) and returns the token response body.
+Adding a grant: one module here, one line in `GRANTS`. Discovery advertises exactly this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tokens.grants.base import GrantRequest
+from tokens.grants.client_credentials import client_credentials_grant
+from tokens.grants.password import password_grant
+from tokens.grants.refresh_token import refresh_token_grant
+
+GrantHandler = Callable[[GrantRequest], dict[str, Any]]
+
+GRANTS: dict[str, GrantHandler] = {
+    "client_credentials": client_credentials_grant,
+    "password": password_grant,
+    "refresh_token": refresh_token_grant,
+}
+
+__all__ = ["GRANTS", "GrantHandler", "GrantRequest"]

@@ -1,0 +1,96 @@
+"""Key publication and discovery: each App's JWKS and its authorization server metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from jwt.algorithms import RSAAlgorithm
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.errors import ApiError
+from tenants.models import App
+from tokens.grants import GRANTS
+from tokens.keys import published_keys
+from tokens.state import issuer_for
+
+
+def _public_app(slug: str) -> App:
+    app = App.objects.filter(slug=slug).first() if len(slug) <= 63 else None
+    if app is None:
+        raise ApiError(404, "not_found", f"No App with slug '{slug[:63]}' exists.")
+    return app
+
+
+class JwksView(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="jwks",
+        tags=["oauth"],
+        summary="The App's JSON Web Key Set",
+        description="Current signing key, the next one, and retired keys whose tokens may still be alive.",
+        responses={200: OpenApiResponse(description="RFC 7517 JWK Set")},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        app = _public_app(slug)
+        keys = []
+        for key in published_keys(app=app):
+            public_key = load_pem_public_key(key.public_pem.encode())
+            assert isinstance(public_key, RSAPublicKey)
+            jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
+            jwk.update({"kid": key.kid, "use": "sig", "alg": "RS256"})
+            keys.append(jwk)
+        return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
+
+
+class DiscoveryView(APIView):
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(
+        operation_id="openid_configuration",
+        tags=["oauth"],
+        summary="Authorization server metadata (RFC 8414)",
+        responses={200: OpenApiResponse(description="RFC 8414 metadata")},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        app = _public_app(slug)
+        base = settings.PUBLIC_URL + "/v1"
+        return Response(
+            {
+                "issuer": issuer_for(app.slug),
+                "token_endpoint": f"{base}/oauth/token",
+                "introspection_endpoint": f"{base}/oauth/introspect",
+                "revocation_endpoint": f"{base}/oauth/revoke",
+                "jwks_uri": f"{base}/apps/{app.slug}/jwks.json",
+                "grant_types_supported": sorted(GRANTS),
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                "introspection_endpoint_auth_methods_supported": [
+                    "client_secret_basic",
+                    "client_secret_post",
+                ],
+                "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            },
+            headers={"Cache-Control": "public, max-age=300"},
+        )
+
+
+class OAuthMetadataView(DiscoveryView):
+    """The same metadata at RFC 8414's own well-known path."""
+
+    @extend_schema(
+        operation_id="oauth_authorization_server",
+        tags=["oauth"],
+        summary="Authorization server metadata at /.well-known/oauth-authorization-server",
+        responses={200: OpenApiResponse(description="RFC 8414 metadata")},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        return super().get(request, slug)

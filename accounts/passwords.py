@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-from pathlib import Path
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import FieldDoesNotExist, ValidationError
 
 from core.errors import ApiError
 
-MIN_LENGTH = 10
 MAX_LENGTH = 128
 
 # OWASP's minimum for Argon2id: m=19 MiB, t=2, p=1.
@@ -20,13 +21,6 @@ HASHER = PasswordHasher(
 
 # Verified against when the email is unknown, so the answer takes as long as for a real user.
 _DUMMY_HASH = HASHER.hash("heimdall-timing-equaliser-not-a-password")
-
-
-@lru_cache(maxsize=1)
-def _common() -> frozenset[str]:
-    path = Path(__file__).with_name("common_passwords.txt")
-    lines = path.read_text().splitlines()
-    return frozenset(line.strip().lower() for line in lines if line.strip() and not line.startswith("#"))
 
 
 def password_check_length(password: str, *, field: str = "password") -> None:
@@ -39,22 +33,54 @@ def password_check_length(password: str, *, field: str = "password") -> None:
         )
 
 
+class _NoFields:
+    """Stands in for a model's `_meta`: UserAttributeSimilarityValidator names the attribute it
+    matched via `_meta.get_field(name).verbose_name`, and falls back to the name on this error."""
+
+    @staticmethod
+    def get_field(name: str) -> Any:
+        raise FieldDoesNotExist(name)
+
+
+@dataclass(frozen=True)
+class _PasswordOwner:
+    """What UserAttributeSimilarityValidator compares the password against: the email only."""
+
+    email: str
+    _meta: ClassVar[_NoFields] = _NoFields()
+
+
+# Our wording for Django's validator codes: it never quotes the password back.
+_REASONS = {
+    "password_too_short": "must be at least {min_length} characters",
+    "password_too_common": "is too common or too easy to guess",
+    "password_too_similar": "is too similar to the email",
+    "password_entirely_numeric": "is entirely numeric",
+}
+
+
 def password_validate(password: str, *, email: str = "", field: str = "password") -> None:
-    """422 `weak_password` for short or common passwords; 400 for over-long ones."""
+    """400 for over-long passwords (never truncated); 422 `weak_password` when Django's password
+    validators (settings.AUTH_PASSWORD_VALIDATORS: common, similar to the email, all-numeric,
+    shorter than 10) or our distinct-characters rule refuse it."""
     password_check_length(password, field=field)
-    if len(password) < MIN_LENGTH:
-        reason = f"must be at least {MIN_LENGTH} characters"
-    elif password.lower() in _common() or (email and password.lower() == email.lower()):
-        reason = "is too common or too easy to guess"
-    elif len(set(password)) < 4:
-        reason = "has too few distinct characters"
-    else:
+    reasons: list[str] = []
+    owner: Any = _PasswordOwner(email=email)  # the validators only read attributes: no User model
+    try:
+        validate_password(password, user=owner)
+    except ValidationError as exc:
+        for error in exc.error_list:
+            template = _REASONS.get(error.code or "")
+            reasons.append(template.format(**(error.params or {})) if template else str(error.messages[0]))
+    if len(set(password)) < 4:
+        reasons.append("has too few distinct characters")
+    if not reasons:
         return
     raise ApiError(
         422,
         "weak_password",
-        f"The password {reason}. Choose a longer, less predictable one (a passphrase works well).",
-        errors=[{"field": field, "code": "weak_password", "message": reason}],
+        f"The password {'; '.join(reasons)}. Choose a longer, less predictable one (a passphrase works well).",
+        errors=[{"field": field, "code": "weak_password", "message": reason} for reason in reasons],
     )
 
 

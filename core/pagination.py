@@ -14,7 +14,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from core.errors import validation_error
+from core.errors import ApiError, validation_error
+from core.ids import looks_like_id
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -34,14 +35,33 @@ def encode_cursor(last_id: str) -> str:
     return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
+# A cursor is the unpadded URL-safe base64 of an id this API issued (core.ids): `prefix_` then
+# 26 Crockford base32 characters. Base64 of at most 64 bytes is at most 86 characters.
+_CURSOR_RAW_RE = re.compile(r"[A-Za-z0-9_-]{1,86}")
+_ID_PREFIX_RE = re.compile(r"[a-z][a-z0-9]{0,7}")
+
+
+def _cursor_error() -> ApiError:
+    return validation_error("cursor", "invalid_cursor", "cursor is not one this API returned")
+
+
 def decode_cursor(raw: str) -> str:
+    """The id a cursor stands for; 400 `validation_error` (field `cursor`) unless `raw` is exactly
+    what encode_cursor makes of a well-formed id (printable ASCII, bounded, the id alphabet), so
+    nothing else (NUL bytes, control characters, odd Unicode) reaches the database."""
+    if not _CURSOR_RAW_RE.fullmatch(raw):
+        raise _cursor_error()
     try:
-        padded = raw + "=" * (-len(raw) % 4)
-        value = base64.urlsafe_b64decode(padded.encode()).decode()
+        value = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        value = ""
-    if not value or len(value) > 64 or "_" not in value:
-        raise validation_error("cursor", "invalid_cursor", "cursor is not one this API returned")
+        raise _cursor_error() from None
+    prefix = value.partition("_")[0]
+    if (
+        not _ID_PREFIX_RE.fullmatch(prefix)
+        or not looks_like_id(value, prefix)
+        or encode_cursor(value) != raw  # one canonical spelling per cursor
+    ):
+        raise _cursor_error()
     return value
 
 

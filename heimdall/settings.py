@@ -185,3 +185,20 @@ LOGGING = {
     },
 }
 logging.captureWarnings(True)
+
+# --------------------------------------------------------------------------------------------------
+# Password policy: Django's password validation, applied by accounts.passwords.password_validate
+# (a failure is our 422 `weak_password`). The user attribute compared against is the email.
+# Our own rule, at most 128 characters (accounts.passwords.MAX_LENGTH), is checked before these.
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email"]},
+    },
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 10},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]

@@ -39,6 +39,64 @@ def _setting_error(name: str, code: str, message: str) -> ApiError:
     )
 
 
+# redirectUris: at most this many, each at most this long (exact-match strings, so no normalizing).
+_REDIRECT_URIS_MAX = 50
+_REDIRECT_URI_MAX_LENGTH = 2000
+# Printable ASCII with no space, backslash, "#" (fragment) or "@" (userinfo); non-ASCII hosts must
+# be given in their punycode form. The scheme is lowercase, the authority present.
+_REDIRECT_URI_RE = re.compile(r"(https?)://([^/?]+)[!-~]*")
+_REDIRECT_URI_FORBIDDEN = frozenset("\\#@")
+_AUTHORITY_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::([0-9]{1,5}))?")
+_DNS_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DNS_NAME_RE = re.compile(rf"{_DNS_LABEL}(?:\.{_DNS_LABEL})*\.?")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "[::1]", "localhost"})
+
+
+def _redirect_uri_problem(uri: Any) -> str | None:
+    """Why `uri` is not an acceptable redirect URI, or None when it is."""
+    if not isinstance(uri, str):
+        return "must be a string"
+    if not uri or len(uri) > _REDIRECT_URI_MAX_LENGTH:
+        return f"must be 1 to {_REDIRECT_URI_MAX_LENGTH} characters"
+    match = _REDIRECT_URI_RE.fullmatch(uri)
+    if match is None or _REDIRECT_URI_FORBIDDEN.intersection(uri):
+        return "must be an absolute https (or loopback http) URI, without fragment or userinfo"
+    scheme, authority = match.groups()
+    host_port = _AUTHORITY_RE.fullmatch(authority)
+    if host_port is None:
+        return "has an invalid host or port"
+    host, port = host_port.groups()
+    if port is not None and not 1 <= int(port) <= 65_535:
+        return "has an invalid port"
+    if scheme == "http":
+        if host not in _LOOPBACK_HOSTS:
+            return "http is allowed only on 127.0.0.1, [::1] or localhost; use https"
+    elif not (host.startswith("[") or _DNS_NAME_RE.fullmatch(host)):
+        return "has an invalid host"
+    try:
+        urlsplit(uri)  # what consumers will do with it; e.g. refuses a malformed IPv6 literal
+    except ValueError:
+        return "is not a valid URI"
+    return None
+
+
+def _redirect_uris_validate(value: Any) -> list[str]:
+    """The `redirectUris` setting: a list of distinct, acceptable redirect URIs (see above)."""
+    if not isinstance(value, list) or len(value) > _REDIRECT_URIS_MAX:
+        raise _setting_error(
+            "redirectUris", "invalid", f"must be a list of at most {_REDIRECT_URIS_MAX} absolute URIs"
+        )
+    seen: set[str] = set()
+    for index, uri in enumerate(value):
+        field = f"redirectUris[{index}]"
+        if (reason := _redirect_uri_problem(uri)) is not None:
+            raise _setting_error(field, "invalid_uri", reason)
+        if uri in seen:
+            raise _setting_error(field, "duplicate", "appears more than once")
+        seen.add(uri)
+    return value
+
+
 def settings_validate(raw: Any) -> dict[str, Any]:
     """Validate a (partial) settings object; returns the cleaned values given."""
     if not isinstance(raw, dict):
@@ -59,23 +117,7 @@ def settings_validate(raw: Any) -> dict[str, Any]:
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 raise _setting_error(name, "out_of_range", f"must be an integer from {low} to {high}")
         elif name == "redirectUris":
-            if not isinstance(value, list) or len(value) > 50:
-                raise _setting_error(name, "invalid", "must be a list of at most 50 absolute URIs")
-            for uri in value:
-                try:
-                    parts = urlsplit(uri) if isinstance(uri, str) else None
-                except ValueError:  # e.g. "http://[::1": an unterminated IPv6 literal
-                    parts = None
-                if (
-                    parts is None
-                    or len(uri) > 2000
-                    or not parts.scheme
-                    or not (parts.netloc or parts.scheme not in ("http", "https"))
-                    or parts.fragment
-                ):
-                    raise _setting_error(
-                        name, "invalid_uri", f"not an absolute URI without fragment: {uri!r}"
-                    )
+            value = _redirect_uris_validate(value)
         elif name == "socialSignup":
             if value not in ("members_only", "open"):
                 raise _setting_error(name, "invalid_choice", "must be 'members_only' or 'open'")

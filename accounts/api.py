@@ -105,10 +105,9 @@ class UserListView(APIView):
         description=(
             "409 `user_exists` when the email already belongs to this App; 422 `weak_password`, "
             "`unknown_role`; 403 when the roles grant more than the caller holds. A person who "
-            "already exists in another App gets a membership here (with this App's own `usr_` id); "
-            "their password and other Apps' profiles are left untouched, and the answer is the "
-            "same as for a new person. A password set here by an admin is trusted by this App "
-            "only (also after the person changes it with POST /v1/me/password)."
+            "already exists in another App gets a membership here (with this App's own `usr_` id "
+            "and this App's own password); other Apps' passwords and profiles are untouched, and "
+            "the answer is the same as for a new person."
         ),
     )
     def post(self, request: Request) -> Response:
@@ -226,7 +225,7 @@ class UserRolesView(APIView):
 
 
 class PasswordResetSerializer(StrictSerializer):
-    newPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
+    password = serializers.CharField(trim_whitespace=False, max_length=4096)
 
 
 class UserPasswordResetView(APIView):
@@ -238,28 +237,21 @@ class UserPasswordResetView(APIView):
         request=PasswordResetSerializer,
         responses={204: None},
         description=(
-            "Operators only (an operator client acting in the App through `Heimdall-App`): set "
-            "the person's password after verifying them out of band. The password is trusted by "
-            "every App the person belongs to, and all their sessions end. Anyone else gets 403 "
-            "`permission_denied`: App admins cannot change credentials other Apps rely on."
+            "Set the member's password in this App only (credentials are per App) and end their "
+            "sessions here. Needs heimdall:users.write and holding everything the member holds "
+            "(operators acting through `Heimdall-App` are not limited). 422 `weak_password`."
         ),
     )
     def post(self, request: Request, user_id: str) -> Response:
         body = PasswordResetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
-        if not principal.acting:
-            raise ApiError(
-                403,
-                "permission_denied",
-                "Only the operator (acting through Heimdall-App) resets a person's password; "
-                "the person changes their own with POST /v1/me/password.",
-            )
-        services.password_reset(
+        services.password_set(
             app=principal.tenant,
             actor=principal.actor,
             user_id=user_id,
-            new_password=body.validated_data["newPassword"],
+            new_password=body.validated_data["password"],
+            ceiling=principal.grant_ceiling,
         )
         return Response(status=204)
 
@@ -281,8 +273,9 @@ class MePasswordView(APIView):
         request=PasswordChangeSerializer,
         responses={204: None},
         description=(
-            "Users only. 403 `invalid_current_password`; 422 `weak_password`. Revokes the user's "
-            "other refresh tokens in every App (the session of this access token is kept)."
+            "Users only. Changes the password of the token's App (credentials are per App). "
+            "403 `invalid_current_password`; 422 `weak_password`. Ends the user's other sessions "
+            "in this App (the session of this access token is kept)."
         ),
     )
     def post(self, request: Request) -> Response:

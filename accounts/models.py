@@ -10,20 +10,12 @@ from rbac.holders import role_holders_register
 
 
 class Identity(models.Model):
-    """A person: one normalized email and one Argon2id password hash, shared by every App they
-    belong to. No App sees it, or its id, except through its own membership.
-
-    A password an App's admin chose (`password_app_id` set) is trusted by that App only; a
-    password the person chose themselves (`/v1/me/password`) is trusted by every App they belong
-    to. So no App can pre-register someone's email with a password it knows and later sign in as
-    them in another App.
-    """
+    """A person: one normalized email, shared by every App they belong to. No App sees it, or its
+    id, except through its own membership. Credentials are not here: each membership has its own
+    password, so a password set in one App never opens another."""
 
     id = models.CharField(primary_key=True, max_length=40, default=id_factory("idn"), editable=False)
     email = models.CharField(max_length=254, unique=True)
-    password_hash = models.CharField(max_length=255, null=True)
-    password_app_id = models.CharField(max_length=40, null=True)
-    password_changed_at = models.DateTimeField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -48,6 +40,9 @@ class Membership(TenantModel):
     roles_index = models.TextField(default=",")
     display_name = models.CharField(max_length=200, blank=True, default="")
     metadata = models.JSONField(default=dict)
+    # This App's own Argon2id password for the person (None: no password sign-in here).
+    password_hash = models.CharField(max_length=255, null=True)
+    password_changed_at = models.DateTimeField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     last_login_at = models.DateTimeField(null=True)

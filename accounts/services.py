@@ -150,10 +150,9 @@ def user_create(
 ) -> Membership:
     """Add a user to `app`: a new identity, or a membership for a person other Apps know.
 
-    For a person other Apps know, the password is ignored (no App changes what another sees),
-    but it is validated all the same, and the answer is the same either way, so an App cannot
-    tell whether an email is registered elsewhere. A password set here is trusted by this App
-    only, until the person sets their own.
+    Credentials are per App: a password given here is this membership's own, whether or not
+    other Apps know the email, and the answer is the same either way, so an App can neither
+    tell whether an email is registered elsewhere nor sign in anywhere else with it.
     """
     email = email_normalize(email)
     roles = list(dict.fromkeys(roles or []))
@@ -168,19 +167,21 @@ def user_create(
         if identity is None:
             try:
                 with transaction.atomic():
-                    identity = Identity.objects.create(
-                        email=email,
-                        password_hash=hashed,
-                        password_app_id=app.id if hashed else None,
-                        password_changed_at=timezone.now() if hashed else None,
-                    )
+                    identity = Identity.objects.create(email=email)
             except IntegrityError as exc:
                 raise conflict(
                     "user_exists", "A user with this email was created concurrently; retry."
                 ) from exc
         elif Membership.objects.filter(identity=identity).exists():
             raise conflict("user_exists", "A user with this email already belongs to this App.")
-        membership = Membership(app=app, identity=identity, display_name=display_name, metadata=metadata)
+        membership = Membership(
+            app=app,
+            identity=identity,
+            display_name=display_name,
+            metadata=metadata,
+            password_hash=hashed,
+            password_changed_at=timezone.now() if hashed else None,
+        )
         membership.set_roles(roles)
         try:
             with transaction.atomic():
@@ -246,10 +247,10 @@ def user_set_status(
         membership.status = status
         membership.save()
         if status == Membership.Status.SUSPENDED:
-            # Access tokens answer subject_suspended while suspended; refresh tokens die for good.
-            refresh_tokens_revoke(
-                tokens=RefreshToken.objects.filter(membership=membership), end_sessions=False
-            )
+            # Suspension ends what was issued before it: every session of the member here (its
+            # access tokens answer subject_suspended while suspended, token_revoked after
+            # reactivation) and its refresh tokens, for good.
+            refresh_tokens_revoke(tokens=RefreshToken.objects.filter(membership=membership))
         action = Action.USER_SUSPENDED if status == Membership.Status.SUSPENDED else Action.USER_REACTIVATED
         _audit(app, actor, action, user_id, {"status": {"from": previous, "to": status}})
         publish(SubjectChanged(app_id=app.id, subject_id=user_id))
@@ -287,33 +288,27 @@ def user_delete(*, app: App, actor: Actor, user_id: str, ceiling: Ceiling | None
         with system_scope():  # is the identity still a member anywhere?
             if not Membership.objects.filter(identity_id=identity_id).exists():
                 Identity.objects.filter(pk=identity_id).delete()
-            else:  # a password only this App trusted is nobody's now
-                Identity.objects.filter(pk=identity_id, password_app_id=app.id).update(
-                    password_hash=None, password_app_id=None
-                )
         _audit(app, actor, Action.USER_DELETED, user_id, {"email": found.identity.email})
         publish(SubjectChanged(app_id=app.id, subject_id=user_id))
 
 
-def password_reset(*, app: App, actor: Actor, user_id: str, new_password: str) -> None:
-    """The operator sets a person's password (after verifying them out of band): trusted by every
-    App the person belongs to; every session of theirs, in every App, ends."""
+def password_set(
+    *, app: App, actor: Actor, user_id: str, new_password: str, ceiling: Ceiling | None = None
+) -> None:
+    """An App admin (within their ceiling) or an operator sets a member's password in this App
+    only; the member's sessions in this App end. Other Apps are untouched."""
     with tenant_scope(app):
         membership = membership_get(user_id=user_id)
-    password_validate(new_password, email=membership.identity.email, field="newPassword")
+    password_validate(new_password, email=membership.identity.email, field="password")
     new_hash = password_hash(new_password)
-    with transaction.atomic():
-        with system_scope():  # the identity and its sessions span the person's Apps
-            identity = Identity.objects.select_for_update().get(pk=membership.identity_id)
-            identity.password_hash = new_hash
-            identity.password_app_id = None
-            identity.password_changed_at = timezone.now()
-            identity.save()
-            revoked = refresh_tokens_revoke(
-                tokens=RefreshToken.objects.filter(membership__identity_id=identity.pk)
-            )
-        with tenant_scope(app):
-            _audit(app, actor, Action.USER_PASSWORD_RESET, user_id, {"refreshTokensRevoked": revoked})
+    with transaction.atomic(), tenant_scope(app):
+        locked = _locked(user_id)
+        _holder_check(app, locked, ceiling)
+        Membership.objects.filter(pk=locked.pk).update(
+            password_hash=new_hash, password_changed_at=timezone.now(), updated_at=timezone.now()
+        )
+        revoked = refresh_tokens_revoke(tokens=RefreshToken.objects.filter(membership_id=locked.pk))
+        _audit(app, actor, Action.USER_PASSWORD_RESET, user_id, {"refreshTokensRevoked": revoked})
 
 
 def password_change(
@@ -325,47 +320,40 @@ def password_change(
     new_password: str,
     keep_session: str | None,
 ) -> None:
-    """The user's own password change: checks the current one (throttled like sign-in), refuses
-    weak ones, makes the new password trusted by every App the person belongs to, and ends their
-    other sessions in every App (all but `keep_session`)."""
-
+    """The user's own password change in the token's App: checks the current one (throttled
+    like sign-in), refuses weak ones, and ends their other sessions in this App (all but
+    `keep_session`). Other Apps' passwords are untouched."""
     with tenant_scope(app):
         membership = membership_get(user_id=user_id)
-    identity = membership.identity
     limits = [
         throttle.Limit(
-            f"pw:{identity.id}", heimdall_settings.LOGIN_MAX_FAILURES_PER_IDENTITY, reset_on_success=True
+            f"pw:{membership.id}", heimdall_settings.LOGIN_MAX_FAILURES_PER_IDENTITY, reset_on_success=True
         )
     ]
     throttle.attempt(limits=limits, oauth=False)
-    if not password_verify(identity.password_hash, current_password):
+    if not password_verify(membership.password_hash, current_password):
         with transaction.atomic(), tenant_scope(app):
             _audit(app, actor, Action.USER_PASSWORD_CHANGE_FAILED, user_id, {"reason": "wrong_current_password"})
         raise ApiError(
             403,
             "invalid_current_password",
-            "currentPassword is not this account's password.",
+            "currentPassword is not this account's password in this App.",
             errors=[{"field": "currentPassword", "code": "invalid", "message": "does not match"}],
         )
     throttle.success(limits=limits)
-    password_validate(new_password, email=identity.email, field="newPassword")
+    password_validate(new_password, email=membership.identity.email, field="newPassword")
     new_hash = password_hash(new_password)
-    with transaction.atomic():
-        with system_scope():  # the identity and its refresh tokens span the person's Apps
-            locked = Identity.objects.select_for_update().get(pk=identity.pk)
-            if locked.password_hash != identity.password_hash:
-                raise conflict("password_changed_concurrently", "The password changed meanwhile; retry.")
-            locked.password_hash = new_hash
-            # Who knew the old password could be an App's admin who set it: the new one is
-            # trusted exactly where the old one was (a person proves their email to go beyond).
-            locked.password_changed_at = timezone.now()
-            locked.save()
-            others = RefreshToken.objects.filter(membership__identity_id=identity.pk)
-            if keep_session:
-                others = others.exclude(family=keep_session)
-            revoked = refresh_tokens_revoke(tokens=others)
-        with tenant_scope(app):
-            _audit(app, actor, Action.USER_PASSWORD_CHANGED, user_id, {"refreshTokensRevoked": revoked})
+    with transaction.atomic(), tenant_scope(app):
+        updated = Membership.objects.filter(pk=membership.pk, password_hash=membership.password_hash).update(
+            password_hash=new_hash, password_changed_at=timezone.now(), updated_at=timezone.now()
+        )
+        if not updated:
+            raise conflict("password_changed_concurrently", "The password changed meanwhile; retry.")
+        others = RefreshToken.objects.filter(membership_id=membership.pk)
+        if keep_session:
+            others = others.exclude(family=keep_session)
+        revoked = refresh_tokens_revoke(tokens=others)
+        _audit(app, actor, Action.USER_PASSWORD_CHANGED, user_id, {"refreshTokensRevoked": revoked})
 
 
 # ---- an App's departure (heimdall.provisioning.app_delete) -------------------------------------
@@ -385,10 +373,9 @@ def identities_lock_for_app(*, app_id: str) -> list[str]:
         )
 
 
-def identities_release(*, identity_ids: list[str], departed_app_id: str) -> int:
-    """After an App's memberships are gone: delete the identities it leaves with no membership
-    (password hash and all, as deleting a last membership does), and clear a password only the
-    departed App trusted. Returns how many identities were deleted."""
+def identities_release(*, identity_ids: list[str]) -> int:
+    """After an App's memberships (and their passwords) are gone: delete the identities it leaves
+    with no membership, as deleting a last membership does. Returns how many were deleted."""
     deleted = 0
     with system_scope():  # the identities locked by identities_lock_for_app
         for start in range(0, len(identity_ids), _BATCH):
@@ -398,6 +385,5 @@ def identities_release(*, identity_ids: list[str], departed_app_id: str) -> int:
                 .delete()[1]
                 .get(Identity._meta.label, 0)
             )
-        Identity.objects.filter(password_app_id=departed_app_id).update(password_hash=None, password_app_id=None)
     return deleted
 

@@ -22,7 +22,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import Identity, Membership, RefreshToken
+from accounts.models import Membership, RefreshToken
 from accounts.passwords import HASHER, needs_rehash, password_verify
 from accounts.services import email_normalize, refresh_tokens_revoke
 from audit.actions import Action
@@ -70,7 +70,15 @@ def sign_in_limits(*, app_slug: str, email: str) -> list[throttle.Limit]:
 # ---- password grant ----------------------------------------------------------------------------
 
 
-def _login_failed(app: App | None, email: str, reason: str, user_id: str | None) -> None:
+def _who(email: str | None, username: str) -> dict[str, Any]:
+    """How a refused sign-in names its username in the audit log: the email when it is one;
+    otherwise (it may be a password typed into the wrong field) only a keyed digest."""
+    if email is not None:
+        return {"email": email}
+    return {"email": None, "usernameDigest": crypto.secret_digest(f"username:{username}")[:16]}
+
+
+def _login_failed(app: App | None, who: dict[str, Any], reason: str, user_id: str | None) -> None:
     if app is None:
         return
     with transaction.atomic():
@@ -80,7 +88,7 @@ def _login_failed(app: App | None, email: str, reason: str, user_id: str | None)
             actor=Actor.anonymous(),
             target_type="user",
             target_id=user_id,
-            changes={"email": email, "reason": reason},
+            changes={**who, "reason": reason},
         )
 
 
@@ -95,38 +103,32 @@ def password_sign_in(*, app_slug: str, username: str, password: str, issue: Issu
     recorded = throttle.attempt(limits=limits)
 
     app = App.objects.filter(slug=app_slug).first() if len(app_slug) <= 63 else None
-    with system_scope():  # identities are global; membership is checked against the App below
-        identity = Identity.objects.filter(email=email).first() if email else None
-    # A password another App's admin chose is no password here: it is checked like a missing one
-    # (against the dummy hash), so this App cannot even learn whether it is right.
-    trusted_hash = None
-    if identity is not None and app is not None and identity.password_app_id in (None, app.id):
-        trusted_hash = identity.password_hash
-    verified = password_verify(trusted_hash, password)
     membership = None
-    if app is not None:
-        with tenant_scope(app):  # the same query for an unknown email: equal work, equal timing
-            membership = Membership.objects.filter(identity_id=identity.pk if identity else "").first()
+    if app is not None and email is not None:
+        with tenant_scope(app):  # this App's membership of that email, with its own password
+            membership = Membership.objects.select_related("identity").filter(identity__email=email).first()
+    # Unknown email, non-member, or a member without a password here: the dummy hash does the
+    # same Argon2id work, so timing tells nothing either.
+    verified = password_verify(membership.password_hash if membership is not None else None, password)
+    who = _who(email, username)
 
-    if membership is None or app is None or identity is None:
-        _login_failed(app, email or username[:254], "unknown_user", None)
+    if membership is None or app is None:
+        _login_failed(app, who, "unknown_user", None)
         raise _invalid_grant()
     if not verified:
-        _login_failed(app, email or "", "wrong_password", membership.id)
+        _login_failed(app, who, "wrong_password", membership.id)
         raise _invalid_grant()
     if not app.is_active or membership.status != Membership.Status.ACTIVE:
         reason = "app_suspended" if not app.is_active else "user_suspended"
-        _login_failed(app, email or "", reason, membership.id)
+        _login_failed(app, who, reason, membership.id)
         raise _invalid_grant()
 
     with transaction.atomic(), tenant_scope(app):
         throttle.success(limits=limits, recorded=recorded)
-        if identity.password_hash and needs_rehash(identity.password_hash):
-            with system_scope():  # the identity row, shared by the person's Apps
-                Identity.objects.filter(pk=identity.pk, password_hash=identity.password_hash).update(
-                    password_hash=HASHER.hash(password)
-                )
-        Membership.objects.filter(pk=membership.pk).update(last_login_at=timezone.now())
+        updates: dict[str, Any] = {"last_login_at": timezone.now()}
+        if membership.password_hash and needs_rehash(membership.password_hash):
+            updates["password_hash"] = HASHER.hash(password)
+        Membership.objects.filter(pk=membership.pk, password_hash=membership.password_hash).update(**updates)
         audit_record(
             app=app,
             action=Action.USER_LOGIN_SUCCEEDED,

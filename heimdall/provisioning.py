@@ -54,7 +54,7 @@ def app_delete(*, app: App, actor: Actor, operator_app: App) -> None:
         # Lock its members' identities first, so no App adds a membership to one meanwhile.
         members = identities_lock_for_app(app_id=app.pk)
         app_remove(app=app)
-        identities_deleted = identities_release(identity_ids=members, departed_app_id=app.pk)
+        identities_deleted = identities_release(identity_ids=members)
         audit_record(
             app=operator_app,
             action=Action.APP_DELETED,

@@ -33,6 +33,8 @@ class App(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
     settings = models.JSONField(default=dict)
     is_operator = models.BooleanField(default=False)
+    # Set when the App is suspended: tokens issued at or before it stay dead after reactivation.
+    tokens_valid_after = models.DateTimeField(null=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from audit.actions import Action
 from audit.services import audit_record
@@ -230,6 +231,9 @@ def app_update(
         if status is not None and status != app.status:
             changes["status"] = {"from": app.status, "to": status}
             app.status = status
+            if status == App.Status.SUSPENDED:
+                # Suspension ends everything issued before it (iat is whole seconds).
+                app.tokens_valid_after = timezone.now()
         if not changes:
             return app
         app.save()

@@ -123,6 +123,10 @@ def access_token_sign(
     if app.signing_kid is None:
         raise ApiError(500, "no_signing_key", "This App has no signing key. Run rotate_signing_keys.")
     now = int(time.time())
+    if app.tokens_valid_after is not None:
+        # Right after a reactivation, a token issued in the second of the last suspension would
+        # count as issued before it (iat is whole seconds): date it the next second.
+        now = max(now, int(app.tokens_valid_after) + 1)
     claims: dict[str, Any] = {
         "iss": app.issuer,
         "sub": subject,

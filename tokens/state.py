@@ -69,6 +69,9 @@ class AppSnapshot:
     management: frozenset[str]
     roles: dict[str, tuple[str, ...]]
     signing_kid: str | None
+    # Epoch seconds of the App's last suspension: tokens whose (whole-second) iat is at or
+    # before it are dead; tokens.keys issues later tokens with a later iat.
+    tokens_valid_after: float | None = None
     _role_grants: dict[str, frozenset[str]] = field(default_factory=dict)
     _grants: dict[tuple[tuple[str, ...], frozenset[str]], frozenset[str]] = field(default_factory=dict)
 
@@ -387,10 +390,20 @@ class AuthzState:
             return Check(APP_MISMATCH, claims, app)
         if app.status != "active":
             return Check(APP_SUSPENDED, claims, app)
-        if self.is_revoked(claims["jti"]):
+        if self.is_revoked(claims["jti"]) or (
+            app.tokens_valid_after is not None and claims["iat"] <= int(app.tokens_valid_after)
+        ):
+            # Revoked, or issued before the App was last suspended: reactivation does not
+            # bring it back.
             return Check(TOKEN_REVOKED, claims, app)
         subject = self.subject(app.id, claims["sub"])
-        if subject is None or (isinstance(claims.get("sid"), str) and self.is_revoked(claims["sid"])):
+        if subject is None:
+            return Check(TOKEN_REVOKED, claims, app)
+        if subject.status != "active":
+            # Suspension ends the subject's sessions too (below): once reactivated, these
+            # tokens answer token_revoked, never granted again.
+            return Check(SUBJECT_SUSPENDED, claims, app, subject)
+        if isinstance(claims.get("sid"), str) and self.is_revoked(claims["sid"]):
             return Check(TOKEN_REVOKED, claims, app)
         via = claims["client_id"]
         if via != subject.id and via.startswith("m2m_") and self.subject(app.id, via) is None:
@@ -403,8 +416,6 @@ class AuthzState:
                 return Check(TOKEN_REVOKED, claims, app)
             if acting.status != "active":
                 return Check(SUBJECT_SUSPENDED, claims, app)
-        if subject.status != "active":
-            return Check(SUBJECT_SUSPENDED, claims, app, subject)
         return Check(None, claims, app, subject)
 
 
@@ -433,6 +444,7 @@ def _load_app(app_id: str) -> AppSnapshot | None:
         management=perms.management_permissions(operator=app.is_operator),
         roles=roles,
         signing_kid=kid,
+        tokens_valid_after=app.tokens_valid_after.timestamp() if app.tokens_valid_after else None,
     )
 
 

@@ -129,13 +129,3 @@ def without_request_id(body: dict[str, Any]) -> dict[str, Any]:
 
 def error_fields(body: dict[str, Any]) -> set[str]:
     return {error["field"] for error in body.get("errors") or []}
-
-
-def trust_everywhere(email: str) -> None:
-    """Stand-in for the person proving their email (an invite accepted with their own password):
-    their password becomes one every App of theirs trusts."""
-    from accounts.models import Identity
-    from core.context import system_scope
-
-    with system_scope():
-        assert Identity.objects.filter(email=email).update(password_app_id=None) == 1

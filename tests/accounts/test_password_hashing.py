@@ -2,19 +2,14 @@
 
 from argon2 import PasswordHasher, Type, extract_parameters
 
-from accounts.models import Identity, Membership
+from accounts.models import Membership
 from core.context import system_scope
 from tests.accounts.support import PASSWORD, create_user, sign_in
 
 
-def _identity_id(user_id: str) -> str:
-    with system_scope():
-        return Membership.objects.get(pk=user_id).identity_id
-
-
 def _stored_hash(user_id: str) -> str:
     with system_scope():
-        return Identity.objects.get(pk=_identity_id(user_id)).password_hash
+        return Membership.objects.get(pk=user_id).password_hash
 
 
 def test_passwords_are_stored_as_argon2id_with_owasp_parameters(api, acme):
@@ -31,7 +26,7 @@ def test_a_weaker_hash_is_upgraded_at_the_next_sign_in(api, acme):
     user = create_user(api, acme, "legacy@example.com", password=PASSWORD)
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID).hash(PASSWORD)
     with system_scope():
-        Identity.objects.filter(pk=_identity_id(user["id"])).update(password_hash=weak)
+        Membership.objects.filter(pk=user["id"]).update(password_hash=weak)
 
     response = sign_in(api, "legacy@example.com", PASSWORD, "acme-corp")
     assert response.status_code == 200, response.content

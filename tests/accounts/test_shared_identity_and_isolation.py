@@ -14,25 +14,12 @@ from tests.accounts.support import (
     list_users,
     sign_in,
     signed_in,
-    trust_everywhere,
 )
 from tests.helpers import problem
 
 OWN_PASSWORD = "a passphrase only alice knows"
 
-
-def take_ownership(api, email, admin_set_password, app_slug, own_password=OWN_PASSWORD):
-    """The person signs in where their admin-set password is trusted and chooses their own."""
-    session = signed_in(api, email, admin_set_password, app_slug)
-    response = api.post(
-        "/v1/me/password",
-        {"currentPassword": admin_set_password, "newPassword": own_password},
-        token=session["access_token"],
-    )
-    assert response.status_code == 204, response.content
-
-
-def test_existing_identity_joins_another_app_with_its_password_and_profile_untouched(api, acme, globex):
+def test_existing_identity_joins_another_app_with_its_own_password_and_profile(api, acme, globex):
     alice = create_user(api, acme, "alice@example.com", password=PASSWORD, displayName="A1")
     joined = create_user(
         api,
@@ -46,39 +33,32 @@ def test_existing_identity_joins_another_app_with_its_password_and_profile_untou
     # Each App has its own id for the person: Apps cannot correlate their users by id.
     assert joined["id"] != alice["id"] and joined["id"].startswith("usr_")
     assert joined["email"] == "alice@example.com"
-    assert (joined["displayName"], joined["roles"], joined["metadata"]) == (
-        "G1",
-        ["viewer"],
-        {"tier": "gold"},
-    )
-    # The password globex sent was ignored: the identity keeps the one acme's admin set...
-    problem(sign_in(api, "alice@example.com", OTHER_PASSWORD, globex.slug), 400, "invalid_grant")
+    assert (joined["displayName"], joined["roles"], joined["metadata"]) == ("G1", ["viewer"], {"tier": "gold"})
+    # Credentials are per App: each password opens its own App, never the other.
+    assert sign_in(api, "alice@example.com", OTHER_PASSWORD, globex.slug).status_code == 200
     assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
-    # ...which only acme trusts: an admin-chosen password is not the person's own.
     problem(sign_in(api, "alice@example.com", PASSWORD, globex.slug), 400, "invalid_grant")
-    # Changing it from a session acme's password opened keeps it acme's: whoever changed it may
-    # be acme's admin, who knew the old one. Only a password the person proved is theirs
-    # (trusted everywhere) opens every App.
-    take_ownership(api, "alice@example.com", PASSWORD, acme.slug)
-    assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
-    problem(sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug), 400, "invalid_grant")
-    trust_everywhere("alice@example.com")
-    assert sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug).status_code == 200
-    # acme's view did not change.
+    problem(sign_in(api, "alice@example.com", OTHER_PASSWORD, acme.slug), 400, "invalid_grant")
     seen_by_acme = get_user(api, acme, alice["id"])
     assert (seen_by_acme["displayName"], seen_by_acme["roles"], seen_by_acme["metadata"]) == ("A1", [], {})
 
 
-def test_an_admin_who_set_the_password_cannot_make_it_open_other_apps(api, acme, globex):
-    """acme's admin knows the password acme set; signing in as the person and changing it must
-    not produce a password globex trusts."""
+def test_changing_a_password_in_one_app_leaves_the_other_apps_password(api, acme, globex):
     create_user(api, acme, "bob@example.com", password=PASSWORD)
-    create_user(api, globex, "bob@example.com")
-    take_ownership(api, "bob@example.com", PASSWORD, acme.slug, own_password="acme admin chose this too")
-    problem(sign_in(api, "bob@example.com", "acme admin chose this too", globex.slug), 400, "invalid_grant")
+    create_user(api, globex, "bob@example.com", password=OTHER_PASSWORD)
+    session = signed_in(api, "bob@example.com", PASSWORD, acme.slug)
+    response = api.post(
+        "/v1/me/password",
+        {"currentPassword": PASSWORD, "newPassword": "bob's new acme passphrase"},
+        token=session["access_token"],
+    )
+    assert response.status_code == 204, response.content
+    assert sign_in(api, "bob@example.com", "bob's new acme passphrase", acme.slug).status_code == 200
+    problem(sign_in(api, "bob@example.com", "bob's new acme passphrase", globex.slug), 400, "invalid_grant")
+    assert sign_in(api, "bob@example.com", OTHER_PASSWORD, globex.slug).status_code == 200
 
 
-def test_a_password_only_a_departed_app_trusted_is_cleared(api, acme, globex):
+def test_a_removed_members_password_does_not_come_back(api, acme, globex):
     user = create_user(api, acme, "carol@example.com", password=PASSWORD)
     create_user(api, globex, "carol@example.com")
     assert api.delete(f"/v1/users/{user['id']}", token=acme.token).status_code == 204
@@ -89,12 +69,23 @@ def test_a_password_only_a_departed_app_trusted_is_cleared(api, acme, globex):
 
 def test_an_app_cannot_take_over_a_person_by_registering_them_first(api, acme, globex):
     """globex registers victim@corp.com with a password it knows; acme later adds the same person
-    as its admin. globex's password must not open acme."""
+    as its admin with its own password. globex's password must not open acme."""
     create_user(api, globex, "victim@corp.com", password=OTHER_PASSWORD)
     create_user(api, acme, "victim@corp.com", password=PASSWORD, roles=["admin"])
     problem(sign_in(api, "victim@corp.com", OTHER_PASSWORD, acme.slug), 400, "invalid_grant")
-    problem(sign_in(api, "victim@corp.com", PASSWORD, acme.slug), 400, "invalid_grant")
+    assert sign_in(api, "victim@corp.com", PASSWORD, acme.slug).status_code == 200
     assert sign_in(api, "victim@corp.com", OTHER_PASSWORD, globex.slug).status_code == 200
+
+
+def test_registering_a_known_email_with_a_password_works_like_a_new_one(api, acme, globex):
+    """The first App to register an email locks nobody else out of password sign-in, and the
+    second App learns nothing: same 201 shape, and its password works."""
+    create_user(api, acme, "known@example.com", password=PASSWORD)
+    known = create_user(api, globex, "known@example.com", password=OTHER_PASSWORD)
+    fresh = create_user(api, globex, "fresh@example.com", password=OTHER_PASSWORD)
+    assert set(known) == set(fresh)
+    assert sign_in(api, "known@example.com", OTHER_PASSWORD, globex.slug).status_code == 200
+    assert sign_in(api, "fresh@example.com", OTHER_PASSWORD, globex.slug).status_code == 200
 
 
 def test_creating_a_user_answers_the_same_whether_or_not_the_email_exists_elsewhere(api, acme, globex):
@@ -132,13 +123,11 @@ def test_profile_changes_in_one_app_are_invisible_to_another(api, acme, globex):
 
 def test_suspending_or_deleting_in_one_app_leaves_the_other_membership_alone(api, acme, globex):
     alice = create_user(api, acme, "alice@example.com", password=PASSWORD, displayName="A1")
-    alice_g = create_user(api, globex, "alice@example.com", displayName="G1")
-    take_ownership(api, "alice@example.com", PASSWORD, acme.slug)
-    trust_everywhere("alice@example.com")
+    alice_g = create_user(api, globex, "alice@example.com", displayName="G1", password=OWN_PASSWORD)
 
     assert api.post(f"/v1/users/{alice_g['id']}/suspend", token=globex.token).status_code == 200
     assert get_user(api, acme, alice["id"])["status"] == "active"
-    assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
+    assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
     problem(sign_in(api, "alice@example.com", OWN_PASSWORD, globex.slug), 400, "invalid_grant")
 
     assert api.delete(f"/v1/users/{alice_g['id']}", token=globex.token).status_code == 204
@@ -146,7 +135,7 @@ def test_suspending_or_deleting_in_one_app_leaves_the_other_membership_alone(api
     seen_by_acme = get_user(api, acme, alice["id"])
     assert seen_by_acme["status"] == "active"
     assert seen_by_acme["displayName"] == "A1"
-    assert sign_in(api, "alice@example.com", OWN_PASSWORD, acme.slug).status_code == 200
+    assert sign_in(api, "alice@example.com", PASSWORD, acme.slug).status_code == 200
 
 
 def test_identity_is_removed_with_its_last_membership(api, acme, globex):

@@ -50,7 +50,7 @@ def test_suspension_stops_existing_access_and_refresh_tokens(api, acme, editor):
     problem(refresh(api, tokens["refresh_token"]), 400, "invalid_grant")
 
 
-def test_refresh_token_stays_dead_after_reactivation(api, acme, editor):
+def test_tokens_issued_before_suspension_stay_dead_after_reactivation(api, acme, editor):
     user, tokens = editor
     assert api.post(f"/v1/users/{user['id']}/suspend", token=acme.token).status_code == 200
     response = api.post(f"/v1/users/{user['id']}/reactivate", token=acme.token)
@@ -58,6 +58,11 @@ def test_refresh_token_stays_dead_after_reactivation(api, acme, editor):
     assert response.json()["status"] == "active"
     assert introspect(api, acme, tokens["refresh_token"]) == {"active": False}
     problem(refresh(api, tokens["refresh_token"]), 400, "invalid_grant")
+    # The access token issued before the suspension does not come back either.
+    answer = authorize(api, tokens["access_token"], "docs.read")
+    assert (answer["allowed"], answer["reason"]) == (False, "token_revoked")
+    problem(api.get("/v1/me", token=tokens["access_token"]), 401, "invalid_token")
+    assert introspect(api, acme, tokens["access_token"]) == {"active": False}
     # The user can sign in again, and the new session works.
     assert (
         refresh(api, signed_in(api, "ed@example.com", PASSWORD, acme.slug)["refresh_token"]).status_code

@@ -112,7 +112,8 @@ def test_app_suspended_and_reactivated_are_recorded(api, operator, acme):
     reactivated = only(events(api, operator.token, action="app.reactivated", targetId=acme.id))
     assert suspended["changes"]["status"] == {"from": "active", "to": "suspended"}
     assert reactivated["changes"]["status"] == {"from": "suspended", "to": "active"}
-    in_app_log = {e["action"] for e in events(api, acme.token, targetId=acme.id)}
+    fresh = api.client_token(acme.client_id, acme.client_secret)  # the old token died with the suspension
+    in_app_log = {e["action"] for e in events(api, fresh, targetId=acme.id)}
     assert {"app.suspended", "app.reactivated"} <= in_app_log
 
 

@@ -144,17 +144,23 @@ def test_suspend_app_leaves_other_apps_tokens_working(api, operator, acme, globe
     assert _authorize(api, globex.token)["allowed"] is True
 
 
-def test_reactivate_app_restores_existing_token_and_new_tokens(api, operator, acme):
+def test_reactivating_an_app_does_not_resurrect_tokens_issued_before_suspension(api, operator, acme):
     api.patch(f"/v1/apps/{acme.slug}", {"status": "suspended"}, token=operator.token)
     assert api.get("/v1/app", token=acme.token).status_code == 401
+    assert _authorize(api, acme.token)["reason"] == "app_suspended"
 
     response = api.patch(f"/v1/apps/{acme.slug}", {"status": "active"}, token=operator.token)
 
     assert response.status_code == 200
     assert response.json()["status"] == "active"
-    assert api.get("/v1/app", token=acme.token).status_code == 200
-    assert _authorize(api, acme.token)["reason"] == "granted"
-    assert _client_credentials(api, acme.client_id, acme.client_secret).status_code == 200
+    # What was issued before the suspension stays dead...
+    assert api.get("/v1/app", token=acme.token).status_code == 401
+    assert _authorize(api, acme.token)["reason"] == "token_revoked"
+    # ...and new tokens work at once.
+    fresh = _client_credentials(api, acme.client_id, acme.client_secret)
+    assert fresh.status_code == 200
+    assert _authorize(api, fresh.json()["access_token"])["reason"] == "granted"
+    assert api.get("/v1/app", token=fresh.json()["access_token"]).status_code == 200
 
 
 # ---- delete -------------------------------------------------------------------------------------

@@ -3,23 +3,11 @@
 from pathlib import Path
 
 import drf_spectacular_sidecar
-from django.urls import path, re_path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
-from accounts.api import (
-    MePasswordView,
-    MeView,
-    UserDetailView,
-    UserListView,
-    UserPasswordResetView,
-    UserReactivateView,
-    UserRolesView,
-    UserSuspendView,
-)
-from audit.api import AuditEventListView
 from core import health
-from rbac.api import PermissionDetailView, PermissionListView, RoleDetailView, RoleListView
 from tenants.api import AppDetailView, AppListView, CurrentAppView
 from tokens.api import (
     ClientDetailView,
@@ -40,7 +28,7 @@ handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
 
 # The hot paths first: Django tries patterns in order.
-v1 = [
+v1: list[URLPattern | URLResolver] = [
     path("authorize", AuthorizeView.as_view()),
     path("oauth/token", TokenView.as_view()),
     path("oauth/introspect", IntrospectView.as_view()),
@@ -51,27 +39,17 @@ v1 = [
     path("apps/<str:slug>/.well-known/openid-configuration", DiscoveryView.as_view()),
     path("apps/<str:slug>/.well-known/oauth-authorization-server", OAuthMetadataView.as_view()),
     path("app", CurrentAppView.as_view()),
-    path("permissions", PermissionListView.as_view()),
-    path("permissions/<str:name>", PermissionDetailView.as_view()),
-    path("roles", RoleListView.as_view()),
-    path("roles/<str:name>", RoleDetailView.as_view()),
-    path("users", UserListView.as_view()),
-    path("users/<str:user_id>", UserDetailView.as_view()),
-    path("users/<str:user_id>/suspend", UserSuspendView.as_view()),
-    path("users/<str:user_id>/reactivate", UserReactivateView.as_view()),
-    path("users/<str:user_id>/roles", UserRolesView.as_view()),
-    path("users/<str:user_id>/password", UserPasswordResetView.as_view()),
-    path("me", MeView.as_view()),
-    path("me/password", MePasswordView.as_view()),
+    path("", include("rbac.urls")),  # permissions, roles
+    path("", include("accounts.urls")),  # users, me
     path("clients", ClientListView.as_view()),
     path("clients/<str:client_id>", ClientDetailView.as_view()),
     path("clients/<str:client_id>/secrets", ClientSecretView.as_view()),
-    path("audit-events", AuditEventListView.as_view()),
+    path("", include("audit.urls")),  # audit-events
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 
 urlpatterns = [
-    *[path(f"v1/{p.pattern}", p.callback, name=p.name) for p in v1],
+    path("v1/", include(v1)),
     path("healthz", health.healthz),
     path("readyz", health.readyz),
     path("docs", SpectacularSwaggerView.as_view(url_name="openapi")),

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,6 +18,9 @@ from core.auth import current_principal
 from core.errors import ApiError, validation_error
 from core.pagination import paginate
 from core.serializers import StrictSerializer, page_of, rfc3339
+
+# A `list` action's response is the page envelope itself, not an array of pages.
+_envelope = extend_schema_serializer(many=False)
 
 
 class UserSerializer(serializers.Serializer):
@@ -67,13 +71,39 @@ class RolesSerializer(StrictSerializer):
     roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100)
 
 
-class UserListView(APIView):
-    required_permissions = {"GET": "heimdall:users.read", "POST": "heimdall:users.write"}
+class PasswordResetSerializer(StrictSerializer):
+    password = serializers.CharField(trim_whitespace=False, max_length=4096)
+
+
+_STATUS_SCHEMA = extend_schema(
+    tags=["users"],
+    request=None,
+    responses=UserSerializer,
+    description="409 `already_suspended` / `already_active`. Takes effect on existing tokens at once.",
+)
+
+
+class UserViewSet(viewsets.ViewSet):
+    # /v1/users, /v1/users/{user_id} and its operations (suspend, reactivate, roles, password).
+    lookup_url_kwarg = "user_id"
+    lookup_value_converter = "str"  # one path segment, as <str:user_id> was
+    required_permissions = {
+        "list": "heimdall:users.read",
+        "create": "heimdall:users.write",
+        "retrieve": "heimdall:users.read",
+        "partial_update": "heimdall:users.write",
+        "destroy": "heimdall:users.write",
+        "suspend": "heimdall:users.write",
+        "reactivate": "heimdall:users.write",
+        "roles": "heimdall:users.write",
+        # Operators only (acting through Heimdall-App); see `password` below.
+        "password": "heimdall:users.write",
+    }
 
     @extend_schema(
         operation_id="users_list",
         tags=["users"],
-        responses=page_of(UserSerializer, "UserPage"),
+        responses=_envelope(page_of(UserSerializer, "UserPage")),
         parameters=[
             OpenApiParameter("email", OpenApiTypes.STR, description="Exact email (case-insensitive)"),
             OpenApiParameter("status", OpenApiTypes.STR, enum=["active", "suspended"]),
@@ -82,7 +112,7 @@ class UserListView(APIView):
             OpenApiParameter("cursor", OpenApiTypes.STR),
         ],
     )
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         params = request.query_params
         members = Membership.objects.select_related("identity")
         if params.get("email"):
@@ -110,7 +140,7 @@ class UserListView(APIView):
             "the answer is the same as for a new person."
         ),
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = UserCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
@@ -127,22 +157,14 @@ class UserListView(APIView):
         )
         return Response(user_to_json(membership), status=201)
 
-
-class UserDetailView(APIView):
-    required_permissions = {
-        "GET": "heimdall:users.read",
-        "PATCH": "heimdall:users.write",
-        "DELETE": "heimdall:users.write",
-    }
-
     @extend_schema(operation_id="users_get", tags=["users"], responses=UserSerializer)
-    def get(self, request: Request, user_id: str) -> Response:
+    def retrieve(self, request: Request, user_id: str) -> Response:
         return Response(user_to_json(services.membership_get(user_id=user_id)))
 
     @extend_schema(
         operation_id="users_update", tags=["users"], request=UserUpdateSerializer, responses=UserSerializer
     )
-    def patch(self, request: Request, user_id: str) -> Response:
+    def partial_update(self, request: Request, user_id: str) -> Response:
         body = UserUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -162,46 +184,33 @@ class UserDetailView(APIView):
         responses={204: None},
         description="Removes the membership (and the identity once it belongs to no App); tokens stop at once.",
     )
-    def delete(self, request: Request, user_id: str) -> Response:
+    def destroy(self, request: Request, user_id: str) -> Response:
         principal = current_principal(request)
         services.user_delete(
             app=principal.tenant, actor=principal.actor, user_id=user_id, ceiling=principal.grant_ceiling
         )
         return Response(status=204)
 
+    @_STATUS_SCHEMA
+    @action(detail=True, methods=["post"])
+    def suspend(self, request: Request, user_id: str) -> Response:
+        return self._set_status(request, user_id, "suspended")
 
-class UserStatusView(APIView):
-    required_permissions = {"POST": "heimdall:users.write"}
-    target_status = "suspended"
+    @_STATUS_SCHEMA
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request: Request, user_id: str) -> Response:
+        return self._set_status(request, user_id, "active")
 
-    @extend_schema(
-        tags=["users"],
-        request=None,
-        responses=UserSerializer,
-        description="409 `already_suspended` / `already_active`. Takes effect on existing tokens at once.",
-    )
-    def post(self, request: Request, user_id: str) -> Response:
+    def _set_status(self, request: Request, user_id: str, status: str) -> Response:
         principal = current_principal(request)
         membership = services.user_set_status(
             app=principal.tenant,
             actor=principal.actor,
             user_id=user_id,
-            status=self.target_status,
+            status=status,
             ceiling=principal.grant_ceiling,
         )
         return Response(user_to_json(membership))
-
-
-class UserSuspendView(UserStatusView):
-    target_status = "suspended"
-
-
-class UserReactivateView(UserStatusView):
-    target_status = "active"
-
-
-class UserRolesView(APIView):
-    required_permissions = {"PUT": "heimdall:users.write"}
 
     @extend_schema(
         operation_id="users_set_roles",
@@ -210,7 +219,8 @@ class UserRolesView(APIView):
         responses=UserSerializer,
         description="Replaces the user's roles in this App; 422 `unknown_role`.",
     )
-    def put(self, request: Request, user_id: str) -> Response:
+    @action(detail=True, methods=["put"])
+    def roles(self, request: Request, user_id: str) -> Response:
         body = RolesSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -223,14 +233,6 @@ class UserRolesView(APIView):
         )
         return Response(user_to_json(membership))
 
-
-class PasswordResetSerializer(StrictSerializer):
-    password = serializers.CharField(trim_whitespace=False, max_length=4096)
-
-
-class UserPasswordResetView(APIView):
-    required_permissions = {"POST": "heimdall:users.write"}
-
     @extend_schema(
         operation_id="users_reset_password",
         tags=["users"],
@@ -242,7 +244,8 @@ class UserPasswordResetView(APIView):
             "(operators acting through `Heimdall-App` are not limited). 422 `weak_password`."
         ),
     )
-    def post(self, request: Request, user_id: str) -> Response:
+    @action(detail=True, methods=["post"])
+    def password(self, request: Request, user_id: str) -> Response:
         body = PasswordResetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)

@@ -7,16 +7,18 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from audit.models import AuditEvent
 from core.errors import validation_error
 from core.pagination import paginate
 from core.serializers import page_of, rfc3339
+
+# A `list` action's response is the page envelope itself, not an array of pages.
+_envelope = extend_schema_serializer(many=False)
 
 
 class AuditEventSerializer(serializers.Serializer):
@@ -66,8 +68,9 @@ def _short(params: Any, name: str, limit: int = 128) -> str | None:
     return raw or None
 
 
-class AuditEventListView(APIView):
-    required_permissions = {"GET": "heimdall:audit.read"}
+class AuditEventViewSet(viewsets.ViewSet):
+    # /v1/audit-events: list only (there is no detail route).
+    required_permissions = {"list": "heimdall:audit.read"}
 
     @extend_schema(
         operation_id="audit_events_list",
@@ -82,9 +85,9 @@ class AuditEventListView(APIView):
             OpenApiParameter("limit", OpenApiTypes.INT, description="1-200, default 50"),
             OpenApiParameter("cursor", OpenApiTypes.STR),
         ],
-        responses=page_of(AuditEventSerializer, "AuditEventPage"),
+        responses=_envelope(page_of(AuditEventSerializer, "AuditEventPage")),
     )
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         params = request.query_params
         events = AuditEvent.objects.all()
         if action := _short(params, "action", 64):

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from core.auth import current_principal
 from core.pagination import paginate
@@ -16,6 +15,9 @@ from core.serializers import StrictSerializer, page_of, rfc3339
 from rbac import services
 from rbac.models import Permission, Role
 from rbac.permissions import NAMESPACE, is_permission_name
+
+# A `list` action's response is the page envelope itself, not an array of pages.
+_envelope = extend_schema_serializer(many=False)
 
 
 class PermissionSerializer(serializers.Serializer):
@@ -49,15 +51,23 @@ def permission_to_json(permission: Permission) -> dict[str, Any]:
     }
 
 
-class PermissionListView(APIView):
-    required_permissions = {"GET": "heimdall:roles.read", "POST": "heimdall:roles.write"}
+class PermissionViewSet(viewsets.ViewSet):
+    # /v1/permissions and /v1/permissions/{name}.
+    lookup_field = "name"
+    lookup_value_converter = "str"  # any segment: names contain dots
+    required_permissions = {
+        "list": "heimdall:roles.read",
+        "create": "heimdall:roles.write",
+        "retrieve": "heimdall:roles.read",
+        "destroy": "heimdall:roles.write",
+    }
 
     @extend_schema(
         operation_id="permissions_list",
         tags=["rbac"],
-        responses=page_of(PermissionSerializer, "PermissionPage"),
+        responses=_envelope(page_of(PermissionSerializer, "PermissionPage")),
     )
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         return Response(paginate(Permission.objects.all(), request.query_params, permission_to_json))
 
     @extend_schema(
@@ -67,7 +77,7 @@ class PermissionListView(APIView):
         responses={201: PermissionSerializer},
         description="409 `permission_exists`; 422 `reserved_permission` for the heimdall: namespace.",
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = PermissionCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -79,12 +89,8 @@ class PermissionListView(APIView):
         )
         return Response(permission_to_json(permission), status=201)
 
-
-class PermissionDetailView(APIView):
-    required_permissions = {"GET": "heimdall:roles.read", "DELETE": "heimdall:roles.write"}
-
     @extend_schema(operation_id="permissions_get", tags=["rbac"], responses=PermissionSerializer)
-    def get(self, request: Request, name: str) -> Response:
+    def retrieve(self, request: Request, name: str) -> Response:
         return Response(permission_to_json(services.permission_get(name=name)))
 
     @extend_schema(
@@ -93,7 +99,7 @@ class PermissionDetailView(APIView):
         responses={204: None},
         description="Roles keep naming it, but it grants nothing from now on.",
     )
-    def delete(self, request: Request, name: str) -> Response:
+    def destroy(self, request: Request, name: str) -> Response:
         principal = current_principal(request)
         services.permission_delete(app=principal.tenant, actor=principal.actor, name=name)
         return Response(status=204)
@@ -145,11 +151,22 @@ def role_to_json(role: Role) -> dict[str, Any]:
     }
 
 
-class RoleListView(APIView):
-    required_permissions = {"GET": "heimdall:roles.read", "POST": "heimdall:roles.write"}
+class RoleViewSet(viewsets.ViewSet):
+    # /v1/roles and /v1/roles/{name}.
+    lookup_field = "name"
+    lookup_value_converter = "str"  # any segment: names contain dots
+    required_permissions = {
+        "list": "heimdall:roles.read",
+        "create": "heimdall:roles.write",
+        "retrieve": "heimdall:roles.read",
+        "partial_update": "heimdall:roles.write",
+        "destroy": "heimdall:roles.write",
+    }
 
-    @extend_schema(operation_id="roles_list", tags=["rbac"], responses=page_of(RoleSerializer, "RolePage"))
-    def get(self, request: Request) -> Response:
+    @extend_schema(
+        operation_id="roles_list", tags=["rbac"], responses=_envelope(page_of(RoleSerializer, "RolePage"))
+    )
+    def list(self, request: Request) -> Response:
         return Response(paginate(Role.objects.all(), request.query_params, role_to_json))
 
     @extend_schema(
@@ -159,7 +176,7 @@ class RoleListView(APIView):
         responses={201: RoleSerializer},
         description="422 `unknown_permission` for an undeclared name; 409 `role_exists`.",
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = RoleCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -173,16 +190,8 @@ class RoleListView(APIView):
         )
         return Response(role_to_json(role), status=201)
 
-
-class RoleDetailView(APIView):
-    required_permissions = {
-        "GET": "heimdall:roles.read",
-        "PATCH": "heimdall:roles.write",
-        "DELETE": "heimdall:roles.write",
-    }
-
     @extend_schema(operation_id="roles_get", tags=["rbac"], responses=RoleSerializer)
-    def get(self, request: Request, name: str) -> Response:
+    def retrieve(self, request: Request, name: str) -> Response:
         return Response(role_to_json(services.role_get(name=name)))
 
     @extend_schema(
@@ -192,7 +201,7 @@ class RoleDetailView(APIView):
         responses=RoleSerializer,
         description="Takes effect on existing tokens within a second.",
     )
-    def patch(self, request: Request, name: str) -> Response:
+    def partial_update(self, request: Request, name: str) -> Response:
         body = RoleUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -212,7 +221,7 @@ class RoleDetailView(APIView):
         responses={204: None},
         description="409 `role_in_use` while a client or user holds it.",
     )
-    def delete(self, request: Request, name: str) -> Response:
+    def destroy(self, request: Request, name: str) -> Response:
         principal = current_principal(request)
         services.role_delete(
             app=principal.tenant, actor=principal.actor, name=name, ceiling=principal.grant_ceiling

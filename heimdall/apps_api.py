@@ -7,9 +7,10 @@ Here rather than in `tenants` because creating and deleting an App provision eve
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
+from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
+from rest_framework.routers import SimpleRouter
 
 from core.auth import current_principal
 from core.pagination import paginate
@@ -26,8 +27,17 @@ from tenants.api import (
 from tenants.models import App
 
 
-class AppListView(APIView):
-    required_permissions = {"GET": "heimdall:apps.read", "POST": "heimdall:apps.write"}
+class AppViewSet(viewsets.ViewSet):
+    # /v1/apps and /v1/apps/{slug}, for operator clients.
+    lookup_field = "slug"
+    lookup_value_converter = "str"
+    required_permissions = {
+        "list": "heimdall:apps.read",
+        "create": "heimdall:apps.write",
+        "retrieve": "heimdall:apps.read",
+        "partial_update": "heimdall:apps.write",
+        "destroy": "heimdall:apps.write",
+    }
 
     @extend_schema(
         operation_id="apps_list",
@@ -35,7 +45,7 @@ class AppListView(APIView):
         tags=["apps"],
         summary="List Apps (operator)",
     )
-    def get(self, request: Request) -> Response:
+    def list(self, request: Request) -> Response:
         return Response(paginate(App.objects.all(), request.query_params, app_to_json))
 
     @extend_schema(
@@ -46,7 +56,7 @@ class AppListView(APIView):
         summary="Create an App (operator); returns its admin client's secret once",
         description="409 `slug_taken` when the slug exists.",
     )
-    def post(self, request: Request) -> Response:
+    def create(self, request: Request) -> Response:
         body = AppCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -62,16 +72,8 @@ class AppListView(APIView):
             status=201,
         )
 
-
-class AppDetailView(APIView):
-    required_permissions = {
-        "GET": "heimdall:apps.read",
-        "PATCH": "heimdall:apps.write",
-        "DELETE": "heimdall:apps.write",
-    }
-
     @extend_schema(operation_id="apps_get", responses=AppSerializer, tags=["apps"], summary="Get an App")
-    def get(self, request: Request, slug: str) -> Response:
+    def retrieve(self, request: Request, slug: str) -> Response:
         return Response(app_to_json(services.app_get(slug=slug)))
 
     @extend_schema(
@@ -82,7 +84,7 @@ class AppDetailView(APIView):
         summary="Rename, reconfigure, suspend or reactivate an App",
         description="Suspending makes every token of the App fail at once.",
     )
-    def patch(self, request: Request, slug: str) -> Response:
+    def partial_update(self, request: Request, slug: str) -> Response:
         body = AppUpdateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         principal = current_principal(request)
@@ -102,7 +104,7 @@ class AppDetailView(APIView):
         tags=["apps"],
         summary="Delete an App and everything in it",
     )
-    def delete(self, request: Request, slug: str) -> Response:
+    def destroy(self, request: Request, slug: str) -> Response:
         principal = current_principal(request)
         provisioning.app_delete(
             app=services.app_get(slug=slug), actor=principal.actor, operator_app=principal.tenant
@@ -110,3 +112,6 @@ class AppDetailView(APIView):
         return Response(status=204)
 
 
+# Path converters, not regexes: `/v1/apps/{slug}` reads exactly as before.
+router = SimpleRouter(trailing_slash=False, use_regex_path=False)
+router.register("apps", AppViewSet, basename="app")

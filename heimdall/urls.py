@@ -10,7 +10,7 @@ from django.views.static import serve
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from core import health
-from heimdall.apps_api import AppDetailView, AppListView
+from heimdall.apps_api import router as apps_router
 from tokens.urls import hot_paths
 
 handler400 = "core.errors.handler400"
@@ -20,8 +20,7 @@ handler500 = "core.errors.handler500"
 
 v1: list[URLPattern | URLResolver] = [
     *hot_paths,
-    path("apps", AppListView.as_view()),
-    path("apps/<str:slug>", AppDetailView.as_view()),
+    *apps_router.urls,
     path("", include("tokens.urls")),
     path("", include("tenants.urls")),
     path("", include("rbac.urls")),

@@ -96,6 +96,17 @@ def metadata_validate(metadata: Any) -> dict[str, Any]:
     return metadata
 
 
+def member_email(*, app: App, user_id: str) -> str | None:
+    """The email of user `user_id` of `app` (a bearer token's subject), or None."""
+    with tenant_scope(app):
+        return Membership.objects.filter(pk=user_id).values_list("identity__email", flat=True).first()
+
+
+def is_member(*, app: App, email: str) -> bool:
+    with tenant_scope(app):
+        return Membership.objects.filter(identity__email=email).exists()
+
+
 def membership_get(*, user_id: str) -> Membership:
     """The current App's user `user_id`, or 404 (also for another App's users)."""
     membership = Membership.objects.select_related("identity").filter(pk=user_id).first()
@@ -147,6 +158,7 @@ def user_create(
     roles: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
     ceiling: Ceiling | None = None,
+    hashed_password: str | None = None,
 ) -> Membership:
     """Add a user to `app`: a new identity, or a membership for a person other Apps know.
 
@@ -159,7 +171,7 @@ def user_create(
     metadata = metadata_validate(metadata if metadata is not None else {})
     if password is not None:
         password_validate(password, email=email)
-    hashed = password_hash(password) if password is not None else None
+    hashed = password_hash(password) if password is not None else hashed_password
     with transaction.atomic(), tenant_scope(app):
         validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
         with system_scope():  # identities are global; only their memberships are per App

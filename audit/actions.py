@@ -42,5 +42,10 @@ class Action(StrEnum):
     REFRESH_TOKEN_REVOKED = "refresh_token.revoked"
     REFRESH_TOKEN_REUSE_DETECTED = "refresh_token.reuse_detected"
 
+    INVITE_CREATED = "invite.created"
+    INVITE_ACCEPTED = "invite.accepted"
+    INVITE_REVOKED = "invite.revoked"
+    INVITE_ACCEPT_REFUSED = "invite.accept_refused"
+
     SIGNING_KEY_ROTATED = "signing_key.rotated"
     SIGNING_KEY_REVOKED = "signing_key.revoked"

@@ -26,6 +26,7 @@ v1: list[URLPattern | URLResolver] = [
     path("", include("rbac.urls")),
     path("", include("accounts.urls")),
     path("", include("audit.urls")),
+    path("", include("invites.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 

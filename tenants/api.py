@@ -26,6 +26,9 @@ class AppSettingsSerializer(serializers.Serializer):
     delegatedTokenTtlSeconds = serializers.IntegerField(min_value=30, max_value=3_600, required=False)
     redirectUris = serializers.ListField(child=serializers.URLField(), required=False, max_length=50)
     socialSignup = serializers.ChoiceField(choices=["members_only", "open"], required=False)
+    inviteUrlTemplate = serializers.CharField(
+        required=False, allow_null=True, help_text="Absolute https URL containing {token} once."
+    )
 
 
 class AppSerializer(serializers.Serializer):

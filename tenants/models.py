@@ -17,6 +17,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "delegatedTokenTtlSeconds": 300,
     "redirectUris": [],
     "socialSignup": "members_only",
+    # e.g. "https://app.example.com/join?token={token}": invites then carry a ready accept URL.
+    "inviteUrlTemplate": None,
 }
 
 

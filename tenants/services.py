@@ -98,6 +98,17 @@ def _redirect_uris_validate(value: Any) -> list[str]:
     return value
 
 
+def _invite_url_template_problem(template: Any) -> str | None:
+    """Why `template` is not an acceptable invite URL template, or None. It is an absolute https
+    (or loopback http) URL with `{token}` exactly once; a fragment may carry the token."""
+    if not isinstance(template, str) or template.count("{token}") != 1:
+        return "must be a URL string containing {token} exactly once"
+    base, _, fragment = template.replace("{token}", "TOKEN").partition("#")
+    if fragment and (len(fragment) > 500 or not fragment.isprintable() or " " in fragment):
+        return "has an invalid fragment"
+    return _redirect_uri_problem(base)
+
+
 def settings_validate(raw: Any) -> dict[str, Any]:
     """Validate a (partial) settings object; returns the cleaned values given."""
     if not isinstance(raw, dict):
@@ -119,6 +130,11 @@ def settings_validate(raw: Any) -> dict[str, Any]:
                 raise _setting_error(name, "out_of_range", f"must be an integer from {low} to {high}")
         elif name == "redirectUris":
             value = _redirect_uris_validate(value)
+        elif name == "inviteUrlTemplate":
+            if value is not None:
+                problem = _invite_url_template_problem(value)
+                if problem:
+                    raise _setting_error(name, "invalid_uri", problem)
         elif name == "socialSignup":
             if value not in ("members_only", "open"):
                 raise _setting_error(name, "invalid_choice", "must be 'members_only' or 'open'")

@@ -27,7 +27,12 @@ _JSON_NAMES = {
     "subjectTokenType": "subject_token_type",
     "requestedTokenType": "requested_token_type",
     "tokenTypeHint": "token_type_hint",
+    "expiresIn": "expires_in",
+    "actorToken": "actor_token",
+    "actorTokenType": "actor_token_type",
 }
+# JSON names that may be numbers (read as their decimal string, like the form encoding).
+_NUMERIC = {"expiresIn"}
 _MAX_PARAM = 8192
 
 
@@ -51,6 +56,8 @@ def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:
         for name, value in data.items():
             if value is None:
                 continue
+            if name in _NUMERIC and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
             if not isinstance(value, str):
                 raise oauth_error(
                     "invalid_request",
@@ -78,7 +85,7 @@ def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:
 
 # Tokens presented for revocation or introspection may be anything; an over-long one is simply
 # not a token of ours (RFC 7009/7662 answer 200 / active false), so it is not refused here.
-_UNBOUNDED = {"token", "subject_token"}
+_UNBOUNDED = {"token", "subject_token", "actor_token"}
 
 
 def _bounded(params: dict[str, str]) -> dict[str, str]:

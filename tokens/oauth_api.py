@@ -45,6 +45,11 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(required=False)
     app = serializers.CharField(required=False, help_text="App slug (password grant).")
     refreshToken = serializers.CharField(required=False)
+    subjectToken = serializers.CharField(required=False, help_text="Token exchange: the user's access token.")
+    subjectTokenType = serializers.CharField(
+        required=False, help_text="Token exchange: urn:ietf:params:oauth:token-type:access_token"
+    )
+    expiresIn = serializers.IntegerField(required=False, help_text="Token exchange: a shorter lifetime (s).")
 
 
 class TokenFormSerializer(serializers.Serializer):
@@ -56,6 +61,10 @@ class TokenFormSerializer(serializers.Serializer):
     password = serializers.CharField(required=False)
     app = serializers.CharField(required=False)
     refresh_token = serializers.CharField(required=False)
+    subject_token = serializers.CharField(required=False)
+    subject_token_type = serializers.CharField(required=False)
+    requested_token_type = serializers.CharField(required=False)
+    expires_in = serializers.IntegerField(required=False)
 
 
 class TokenResponseSerializer(serializers.Serializer):
@@ -64,6 +73,7 @@ class TokenResponseSerializer(serializers.Serializer):
     expires_in = serializers.IntegerField()
     scope = serializers.CharField()
     refresh_token = serializers.CharField(required=False)
+    issued_token_type = serializers.CharField(required=False, help_text="Token exchange only")
 
 
 class TokenView(LeanView):

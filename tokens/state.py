@@ -18,6 +18,7 @@ invalidation is not cached (generation check), so a stale read cannot stick.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -130,6 +131,15 @@ class ClientCredentials:
     roles: tuple[str, ...]
     permissions: frozenset[str]
     access_token_ttl_seconds: int | None
+    acts_for_users: bool = False
+    delegable_permissions: frozenset[str] = frozenset()
+
+    @property
+    def delegation_fingerprint(self) -> str:
+        """Changes whenever the client's secret or delegation rights change: a delegated token
+        carries the fingerprint it was issued under and dies when it no longer matches."""
+        material = f"{self.secret_digest}|{self.acts_for_users}|{' '.join(sorted(self.delegable_permissions))}"
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -410,12 +420,18 @@ class AuthzState:
             return Check(TOKEN_REVOKED, claims, app)  # issued through a client since deleted
         actor = claims.get("act")
         if actor is not None:
+            # A delegated token (RFC 8693): the acting client must still exist with the secret
+            # and delegation rights it had at issuance (rotation or any change of actsForUsers /
+            # delegablePermissions kills it, whatever the grace period).
             actor_id = actor.get("sub") if isinstance(actor, dict) else None
-            acting = self.subject(app.id, actor_id) if isinstance(actor_id, str) else None
-            if acting is None:
+            agent = self.client(actor_id) if isinstance(actor_id, str) else None
+            if (
+                agent is None
+                or agent.app_id != app.id
+                or not agent.acts_for_users
+                or claims.get("agv") != agent.delegation_fingerprint
+            ):
                 return Check(TOKEN_REVOKED, claims, app)
-            if acting.status != "active":
-                return Check(SUBJECT_SUSPENDED, claims, app)
         return Check(None, claims, app, subject)
 
 
@@ -464,6 +480,8 @@ def _load_client(client_id: str) -> ClientCredentials | None:
         roles=tuple(client.roles),
         permissions=frozenset(client.permissions),
         access_token_ttl_seconds=client.access_token_ttl_seconds,
+        acts_for_users=client.acts_for_users,
+        delegable_permissions=frozenset(client.delegable_permissions),
     )
 
 

@@ -13,6 +13,8 @@ from tokens.grants.base import GrantRequest
 from tokens.grants.client_credentials import client_credentials_grant
 from tokens.grants.password import password_grant
 from tokens.grants.refresh_token import refresh_token_grant
+from tokens.grants.token_exchange import GRANT_TYPE as TOKEN_EXCHANGE
+from tokens.grants.token_exchange import token_exchange_grant
 
 GrantHandler = Callable[[GrantRequest], dict[str, Any]]
 
@@ -20,6 +22,7 @@ GRANTS: dict[str, GrantHandler] = {
     "client_credentials": client_credentials_grant,
     "password": password_grant,
     "refresh_token": refresh_token_grant,
+    TOKEN_EXCHANGE: token_exchange_grant,
 }
 
 __all__ = ["GRANTS", "GrantHandler", "GrantRequest"]

@@ -40,6 +40,8 @@ PUBLIC_OR_SELF: dict[str, str] = {
     "/v1/openapi.json": "public: the API description",
     "/v1/me": "self: any valid token reads its own subject; no resource is named in the path",
     "/v1/me/password": "self: a user's own token changes its own password",
+    "/v1/invites/lookup": "public: the invite token in the query is the credential",
+    "/v1/invites/accept": "public (or the invitee's own bearer token): the invite token is the credential",
 }
 
 # Routes with a path parameter that the cross-App 404 matrix skips, and why (the 403 matrix
@@ -50,14 +52,12 @@ NOT_CROSS_APP: dict[str, str] = {
 }
 
 # Who plays the outsider when it is not globex's admin (the route refuses anyone else first).
-OUTSIDER_IS_OPERATOR_ACTING_IN_GLOBEX = {
-    "POST /v1/users/{user_id}/password": "operators only: anyone else gets 403 before the lookup",
-}
+OUTSIDER_IS_OPERATOR_ACTING_IN_GLOBEX: dict[str, str] = {}
 
 # Bodies valid enough to reach the resource lookup (validation answers 400 before it).
 BODIES: dict[str, dict[str, Any]] = {
     "PUT /v1/users/{user_id}/roles": {"roles": []},
-    "POST /v1/users/{user_id}/password": {"newPassword": "an operator-verified passphrase"},
+    "POST /v1/users/{user_id}/password": {"password": "an admin-chosen passphrase"},
 }
 
 _PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
@@ -223,7 +223,10 @@ def acme_samples(api, acme) -> dict[str, str]:
     assert role.status_code == 201, role.content
     client = api.post("/v1/clients", {"name": "acme-sample"}, token=acme.token)
     assert client.status_code == 201, client.content
+    invite = api.post("/v1/invites", {"role": "viewer"}, token=acme.token)
+    assert invite.status_code == 201, invite.content
     return {
+        "invites/{invite_id}": invite.json()["id"],
         "users/{user_id}": user["id"],
         "permissions/{name}": "acmeonly.read",
         "roles/{name}": "acme-only",

@@ -126,8 +126,13 @@ def test_role_change_reaches_the_other_process_by_polling(pair: tuple[Server, Se
         ),
         200,
     )["access_token"]
-    assert expect(http(b.base, "POST", "/v1/authorize", {"token": token, "permission": "docs.read"}), 200)[
+    # B learns the new App's signing key through the change log too (it may have read the key
+    # table less than a poll ago): wait for it to accept the token, within the same bound.
+    started = time.monotonic()
+    while not expect(http(b.base, "POST", "/v1/authorize", {"token": token, "permission": "docs.read"}), 200)[
         "allowed"
-    ]
+    ]:
+        assert time.monotonic() - started <= LIMIT, "B never accepted the new App's token"
+        time.sleep(0.05)
     expect(http(b.base, "PATCH", "/v1/roles/reader", {"permissions": []}, token=admin_token), 200)
     _await(a, token, "docs.read", "permission_not_granted")

@@ -6,7 +6,7 @@ Here rather than in `tenants` because creating and deleting an App provision eve
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -41,7 +41,7 @@ class AppViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="apps_list",
-        responses=page_of(AppSerializer, "AppPage"),
+        responses=extend_schema_serializer(many=False)(page_of(AppSerializer, "AppPage")),
         tags=["apps"],
         summary="List Apps (operator)",
     )

@@ -66,7 +66,7 @@ class InviteAcceptSerializer(StrictSerializer):
     displayName = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
-class TokenResponseSerializer(serializers.Serializer):
+class InviteTokenResponseSerializer(serializers.Serializer):
     access_token = serializers.CharField()
     token_type = serializers.CharField()
     expires_in = serializers.IntegerField()
@@ -204,7 +204,7 @@ class InviteViewSet(viewsets.ViewSet):
         operation_id="invites_accept",
         tags=["invites"],
         request=InviteAcceptSerializer,
-        responses={201: TokenResponseSerializer, **_ERRORS},
+        responses={201: InviteTokenResponseSerializer, **_ERRORS},
         description=(
             "Public with `{token, email, password}`: the email joins the App (a new person or one "
             "known elsewhere: the answer is the same). Or with a user's bearer token from any App "

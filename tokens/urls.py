@@ -5,7 +5,7 @@ The hot paths come first (Django tries patterns in order)."""
 from django.urls import path
 
 from tokens.authorize import AuthorizeView
-from tokens.clients_api import ClientDetailView, ClientListView, ClientSecretView
+from tokens.clients_api import router as clients_router
 from tokens.keys_api import DiscoveryView, JwksView, OAuthMetadataView
 from tokens.me_api import MeView
 from tokens.oauth_api import IntrospectView, RevokeView, TokenView
@@ -22,7 +22,5 @@ urlpatterns = [
     path("apps/<str:slug>/.well-known/openid-configuration", DiscoveryView.as_view()),
     path("apps/<str:slug>/.well-known/oauth-authorization-server", OAuthMetadataView.as_view()),
     path("me", MeView.as_view()),
-    path("clients", ClientListView.as_view()),
-    path("clients/<str:client_id>", ClientDetailView.as_view()),
-    path("clients/<str:client_id>/secrets", ClientSecretView.as_view()),
+    *clients_router.urls,
 ]

@@ -118,6 +118,20 @@ def holder_check(
         )
 
 
+def _permission_ceiling_check(*, name: str, ceiling: perms.Ceiling | None, verb: str) -> None:
+    """403 unless the caller holds `name`, or a pattern covering it (None: no limit). Declaring or
+    deleting a permission grants or revokes it for every role whose patterns cover it."""
+    if ceiling is None or ceiling.allows(name):
+        return
+    raise ApiError(
+        403,
+        "permission_denied",
+        f"You cannot {verb} '{name}': you may only {verb} a permission you hold yourself, "
+        "or one a pattern you hold covers.",
+        errors=[{"field": "name", "code": "exceeds_own_permissions", "message": name}],
+    )
+
+
 def roles_provision(*, app: App) -> None:
     """Give a new App its `admin`, `editor` and `viewer` roles."""
     with tenant_scope(app):
@@ -129,7 +143,11 @@ def roles_provision(*, app: App) -> None:
 
 
 @transaction.atomic
-def permission_create(*, app: App, actor: Actor, name: str, description: str = "") -> Permission:
+def permission_create(
+    *, app: App, actor: Actor, name: str, description: str = "", ceiling: perms.Ceiling | None = None
+) -> Permission:
+    """Declare a permission. Every role whose patterns cover it gains it at once, so only a caller
+    holding it or a pattern covering it may (`ceiling`; None: no limit)."""
     if name.startswith(perms.NAMESPACE):
         raise ApiError(
             422,
@@ -137,6 +155,7 @@ def permission_create(*, app: App, actor: Actor, name: str, description: str = "
             "The heimdall: namespace is reserved for Heimdall's own management permissions.",
             errors=[{"field": "name", "code": "reserved_permission", "message": name}],
         )
+    _permission_ceiling_check(name=name, ceiling=ceiling, verb="declare")
     with tenant_scope(app):
         if Permission.objects.filter(name=name).exists():
             raise conflict("permission_exists", f"The permission '{name}' is already declared.")
@@ -165,8 +184,9 @@ def permission_get(*, name: str) -> Permission:
 
 
 @transaction.atomic
-def permission_delete(*, app: App, actor: Actor, name: str) -> None:
-    """Undeclare a permission. Roles keep naming it as declared, but it grants nothing."""
+def permission_delete(*, app: App, actor: Actor, name: str, ceiling: perms.Ceiling | None = None) -> None:
+    """Undeclare a permission. Roles keep naming it as declared, but it grants nothing. Everyone
+    loses it at once, so only a caller holding it (or a pattern covering it) may (`ceiling`)."""
     if name.startswith(perms.NAMESPACE):
         raise ApiError(
             422,
@@ -175,6 +195,7 @@ def permission_delete(*, app: App, actor: Actor, name: str) -> None:
         )
     with tenant_scope(app):
         permission = permission_get(name=name)
+        _permission_ceiling_check(name=name, ceiling=ceiling, verb="delete")
         permission_id = permission.id  # delete() clears the pk
         permission.delete()
         audit_record(

@@ -100,20 +100,41 @@ def validate_role_names(
     ceiling_check(app=app, grants=grants, ceiling=ceiling, field=field)
 
 
+def delegation_grants(*, delegable: list[str], acts_for_users: bool) -> list[str]:
+    """What a client's delegation fields amount to, for the ceiling rule: every grant in its
+    `delegablePermissions`, plus `heimdall:users.write` when it acts for users (see
+    `perms.ACTS_FOR_USERS_REQUIRES`)."""
+    return list(delegable) + ([perms.ACTS_FOR_USERS_REQUIRES] if acts_for_users else [])
+
+
+def acts_for_users_check(*, app: App, ceiling: perms.Ceiling | None) -> None:
+    """403 unless the caller may let a client act for users: it must hold
+    `perms.ACTS_FOR_USERS_REQUIRES` (the delegable permissions are checked as grants)."""
+    ceiling_check(app=app, grants=[perms.ACTS_FOR_USERS_REQUIRES], ceiling=ceiling, field="actsForUsers")
+
+
 def holder_check(
-    *, app: App, roles: list[str], permissions: list[str], ceiling: perms.Ceiling | None
+    *,
+    app: App,
+    roles: list[str],
+    permissions: list[str],
+    ceiling: perms.Ceiling | None,
+    delegable: list[str] | None = None,
+    acts_for_users: bool = False,
 ) -> None:
-    """403 unless the caller holds everything the target (a client or user) holds: nobody manages
-    someone more powerful than themselves."""
+    """403 unless the caller holds everything the target (a client or user) holds, and, for a
+    client, everything it may delegate (`delegable`, and `heimdall:users.write` when it
+    `acts_for_users`): nobody manages someone more powerful than themselves."""
     if ceiling is None:
         return
     grants = list(permissions) + [g for grants in role_grants(app=app, roles=roles).values() for g in grants]
+    grants += delegation_grants(delegable=delegable or [], acts_for_users=acts_for_users)
     beyond = _beyond(app, grants, ceiling)
     if beyond:
         raise ApiError(
             403,
             "permission_denied",
-            "The target holds permissions you do not hold "
+            "The target holds or may delegate permissions you do not hold "
             f"({', '.join(beyond[:5])}); only a caller holding all of them may change it.",
         )
 

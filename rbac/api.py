@@ -75,7 +75,8 @@ class PermissionViewSet(viewsets.ViewSet):
         tags=["rbac"],
         request=PermissionCreateSerializer,
         responses={201: PermissionSerializer},
-        description="409 `permission_exists`; 422 `reserved_permission` for the heimdall: namespace.",
+        description="403 `permission_denied` unless you hold a pattern covering it; 409 "
+        "`permission_exists`; 422 `reserved_permission` for the heimdall: namespace.",
     )
     def create(self, request: Request) -> Response:
         body = PermissionCreateSerializer(data=request.data)
@@ -84,6 +85,7 @@ class PermissionViewSet(viewsets.ViewSet):
         permission = services.permission_create(
             app=principal.tenant,
             actor=principal.actor,
+            ceiling=principal.grant_ceiling,
             name=body.validated_data["name"],
             description=body.validated_data.get("description", ""),
         )
@@ -97,11 +99,14 @@ class PermissionViewSet(viewsets.ViewSet):
         operation_id="permissions_delete",
         tags=["rbac"],
         responses={204: None},
-        description="Roles keep naming it, but it grants nothing from now on.",
+        description="Roles keep naming it, but it grants nothing from now on. 403 "
+        "`permission_denied` unless you hold it (or a pattern covering it).",
     )
     def destroy(self, request: Request, name: str) -> Response:
         principal = current_principal(request)
-        services.permission_delete(app=principal.tenant, actor=principal.actor, name=name)
+        services.permission_delete(
+            app=principal.tenant, actor=principal.actor, name=name, ceiling=principal.grant_ceiling
+        )
         return Response(status=204)
 
 

@@ -29,6 +29,12 @@ MANAGEMENT_PERMISSIONS: tuple[str, ...] = (
 )
 OPERATOR_PERMISSIONS: tuple[str, ...] = ("heimdall:apps.read", "heimdall:apps.write")
 
+# A client with `actsForUsers` may act for any user of its App, carrying at most its
+# `delegablePermissions`. Acting as any user is as much as managing users, so creating such a
+# client, turning the flag on or off, or managing (changing, rotating, deleting) a client that has
+# it requires holding this permission, on top of every permission in its `delegablePermissions`.
+ACTS_FOR_USERS_REQUIRES = "heimdall:users.write"
+
 _PART = r"[a-z0-9_-]{1,64}"
 PERMISSION_RE = re.compile(rf"^{_PART}\.{_PART}$")
 _GRANT_RE = re.compile(rf"^(heimdall:)?(\*|{_PART}\.{_PART}|{_PART}\.\*|\*\.{_PART})$")

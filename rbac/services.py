@@ -100,22 +100,57 @@ def validate_role_names(
     ceiling_check(app=app, grants=grants, ceiling=ceiling, field=field)
 
 
+def delegation_grants(*, delegable: list[str], acts_for_users: bool) -> list[str]:
+    """What a client's delegation fields amount to, for the ceiling rule: every grant in its
+    `delegablePermissions`, plus `heimdall:users.write` when it acts for users (see
+    `perms.ACTS_FOR_USERS_REQUIRES`)."""
+    return list(delegable) + ([perms.ACTS_FOR_USERS_REQUIRES] if acts_for_users else [])
+
+
+def acts_for_users_check(*, app: App, ceiling: perms.Ceiling | None) -> None:
+    """403 unless the caller may let a client act for users: it must hold
+    `perms.ACTS_FOR_USERS_REQUIRES` (the delegable permissions are checked as grants)."""
+    ceiling_check(app=app, grants=[perms.ACTS_FOR_USERS_REQUIRES], ceiling=ceiling, field="actsForUsers")
+
+
 def holder_check(
-    *, app: App, roles: list[str], permissions: list[str], ceiling: perms.Ceiling | None
+    *,
+    app: App,
+    roles: list[str],
+    permissions: list[str],
+    ceiling: perms.Ceiling | None,
+    delegable: list[str] | None = None,
+    acts_for_users: bool = False,
 ) -> None:
-    """403 unless the caller holds everything the target (a client or user) holds: nobody manages
-    someone more powerful than themselves."""
+    """403 unless the caller holds everything the target (a client or user) holds, and, for a
+    client, everything it may delegate (`delegable`, and `heimdall:users.write` when it
+    `acts_for_users`): nobody manages someone more powerful than themselves."""
     if ceiling is None:
         return
     grants = list(permissions) + [g for grants in role_grants(app=app, roles=roles).values() for g in grants]
+    grants += delegation_grants(delegable=delegable or [], acts_for_users=acts_for_users)
     beyond = _beyond(app, grants, ceiling)
     if beyond:
         raise ApiError(
             403,
             "permission_denied",
-            "The target holds permissions you do not hold "
+            "The target holds or may delegate permissions you do not hold "
             f"({', '.join(beyond[:5])}); only a caller holding all of them may change it.",
         )
+
+
+def _permission_ceiling_check(*, name: str, ceiling: perms.Ceiling | None, verb: str) -> None:
+    """403 unless the caller holds `name`, or a pattern covering it (None: no limit). Declaring or
+    deleting a permission grants or revokes it for every role whose patterns cover it."""
+    if ceiling is None or ceiling.allows(name):
+        return
+    raise ApiError(
+        403,
+        "permission_denied",
+        f"You cannot {verb} '{name}': you may only {verb} a permission you hold yourself, "
+        "or one a pattern you hold covers.",
+        errors=[{"field": "name", "code": "exceeds_own_permissions", "message": name}],
+    )
 
 
 def roles_provision(*, app: App) -> None:
@@ -129,7 +164,11 @@ def roles_provision(*, app: App) -> None:
 
 
 @transaction.atomic
-def permission_create(*, app: App, actor: Actor, name: str, description: str = "") -> Permission:
+def permission_create(
+    *, app: App, actor: Actor, name: str, description: str = "", ceiling: perms.Ceiling | None = None
+) -> Permission:
+    """Declare a permission. Every role whose patterns cover it gains it at once, so only a caller
+    holding it or a pattern covering it may (`ceiling`; None: no limit)."""
     if name.startswith(perms.NAMESPACE):
         raise ApiError(
             422,
@@ -137,6 +176,7 @@ def permission_create(*, app: App, actor: Actor, name: str, description: str = "
             "The heimdall: namespace is reserved for Heimdall's own management permissions.",
             errors=[{"field": "name", "code": "reserved_permission", "message": name}],
         )
+    _permission_ceiling_check(name=name, ceiling=ceiling, verb="declare")
     with tenant_scope(app):
         if Permission.objects.filter(name=name).exists():
             raise conflict("permission_exists", f"The permission '{name}' is already declared.")
@@ -165,8 +205,9 @@ def permission_get(*, name: str) -> Permission:
 
 
 @transaction.atomic
-def permission_delete(*, app: App, actor: Actor, name: str) -> None:
-    """Undeclare a permission. Roles keep naming it as declared, but it grants nothing."""
+def permission_delete(*, app: App, actor: Actor, name: str, ceiling: perms.Ceiling | None = None) -> None:
+    """Undeclare a permission. Roles keep naming it as declared, but it grants nothing. Everyone
+    loses it at once, so only a caller holding it (or a pattern covering it) may (`ceiling`)."""
     if name.startswith(perms.NAMESPACE):
         raise ApiError(
             422,
@@ -175,6 +216,7 @@ def permission_delete(*, app: App, actor: Actor, name: str) -> None:
         )
     with tenant_scope(app):
         permission = permission_get(name=name)
+        _permission_ceiling_check(name=name, ceiling=ceiling, verb="delete")
         permission_id = permission.id  # delete() clears the pk
         permission.delete()
         audit_record(

@@ -2,6 +2,12 @@
 
 Secrets are shown once and stored as keyed digests; authentication compares digests from the
 authorization state's cache in constant time. Nobody manages a client holding more than they do.
+
+The ceiling rule covers a client's delegation fields: its `delegablePermissions` count as held,
+and `actsForUsers: true` counts as holding `heimdall:users.write` (ACTS_FOR_USERS_REQUIRES in
+`rbac.permissions`: such a client may act for any user, with at most its
+`delegablePermissions`). So creating or changing a client with them, or changing, rotating or
+deleting a client that has them, needs the caller to hold all of that too.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from core.changes import SubjectChanged, publish
 from core.context import Actor, system_scope, tenant_scope
 from core.errors import not_found
 from rbac.permissions import Ceiling
-from rbac.services import holder_check, validate_grants, validate_role_names
+from rbac.services import acts_for_users_check, holder_check, validate_grants, validate_role_names
 from tenants.models import App
 from tokens.models import Client
 from tokens.state import ClientCredentials, get_state
@@ -70,6 +76,8 @@ def client_create(
         validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
         validate_grants(app=app, grants=permissions, field="permissions", ceiling=ceiling)
         validate_grants(app=app, grants=delegable, field="delegablePermissions", ceiling=ceiling)
+        if acts_for_users:
+            acts_for_users_check(app=app, ceiling=ceiling)
         secret = crypto.new_secret("client_secret")
         client = Client.objects.create(
             app=app,
@@ -142,6 +150,18 @@ def _client_changes_audit(
     )
 
 
+def _manager_check(app: App, client: Client, ceiling: Ceiling | None) -> None:
+    """403 unless the caller holds everything `client` holds or may delegate."""
+    holder_check(
+        app=app,
+        roles=client.roles,
+        permissions=client.permissions,
+        delegable=client.delegable_permissions,
+        acts_for_users=client.acts_for_users,
+        ceiling=ceiling,
+    )
+
+
 def client_update(
     *,
     app: App,
@@ -160,7 +180,7 @@ def client_update(
         client = Client.objects.select_for_update().filter(pk=client_id).first()
         if client is None:
             raise not_found("client")
-        holder_check(app=app, roles=client.roles, permissions=client.permissions, ceiling=ceiling)
+        _manager_check(app, client, ceiling)
         changes: dict[str, Any] = {}
         if name is not None and name != client.name:
             changes["name"] = {"from": client.name, "to": name}
@@ -184,6 +204,8 @@ def client_update(
                 changes["delegablePermissions"] = {"from": client.delegable_permissions, "to": delegable}
                 client.delegable_permissions = delegable
         if acts_for_users is not None and acts_for_users != client.acts_for_users:
+            # turning it off was covered by _manager_check; turning it on is granting
+            acts_for_users_check(app=app, ceiling=ceiling)
             changes["actsForUsers"] = {"from": client.acts_for_users, "to": acts_for_users}
             client.acts_for_users = acts_for_users
         if (
@@ -206,7 +228,7 @@ def client_delete(*, app: App, actor: Actor, client_id: str, ceiling: Ceiling | 
     """Delete a client; every token it holds stops working at once."""
     with transaction.atomic(), tenant_scope(app):
         client = client_get(client_id=client_id)
-        holder_check(app=app, roles=client.roles, permissions=client.permissions, ceiling=ceiling)
+        _manager_check(app, client, ceiling)
         Client.objects.filter(pk=client.pk).delete()  # keeps client.id for the event
         _client_changes_audit(app, actor, client, Action.CLIENT_DELETED, {"name": client.name})
         publish(SubjectChanged(app_id=app.id, subject_id=client_id))
@@ -226,7 +248,7 @@ def client_secret_rotate(
         client = Client.objects.select_for_update().filter(pk=client_id).first()
         if client is None:
             raise not_found("client")
-        holder_check(app=app, roles=client.roles, permissions=client.permissions, ceiling=ceiling)
+        _manager_check(app, client, ceiling)
         secret = crypto.new_secret("client_secret")
         if grace_period_seconds > 0:
             client.previous_secret_digest = client.secret_digest

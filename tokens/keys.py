@@ -96,15 +96,10 @@ def signing_keys_rotate(*, app: App, actor: Actor) -> SigningKey:
 
 
 def published_keys(*, app: App) -> list[SigningKey]:
-    """Keys in the JWKS: current, next, and retired ones whose tokens may still be alive."""
+    """Keys in the JWKS: current, next, and retired ones whose tokens may still be alive. The
+    authorization state (tokens.state) trusts exactly these keys."""
     with tenant_scope(app):
-        now = timezone.now()
-        return [
-            k
-            for k in SigningKey.objects.order_by("created_at")
-            if k.status != SigningKey.Status.RETIRED or (k.retire_until and k.retire_until > now)
-        ]
-
+        return list(SigningKey.objects.filter(SigningKey.published_q(timezone.now())).order_by("created_at"))
 
 
 def access_token_sign(

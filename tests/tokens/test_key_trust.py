@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -17,11 +18,15 @@ from django.utils import timezone
 
 from core.context import system_scope
 from tests.tokens.support import (
+    audit_events,
     authorize,
     claims_of,
     clock_at,
+    declare,
     header_of,
     jwks,
+    new_client,
+    token_for,
 )
 from tokens.models import SigningKey
 from tokens.state import get_state
@@ -143,6 +148,63 @@ def test_token_times_must_be_integers(api, acme):
         assert api.get("/v1/clients", token=token).status_code == 401, claims
 
 
+# ---- revocation after a compromise -----------------------------------------------------------------
+
+
+def test_rotate_with_revoke_drops_the_old_key_at_once(api, acme):
+    declare(api, acme, "docs.read")
+    client = new_client(api, acme, roles=["viewer"])
+    before = token_for(api, client)
+    old_kid = header_of(before)["kid"]
+    assert header_of(acme.token)["kid"] == old_kid
+    # Warm every cache: the key, the verified tokens.
+    assert _reason(api, before, "docs.read") is None
+    assert api.get("/v1/clients", token=acme.token).status_code == 200
+    (next_kid,) = [k for k in _kids(api, "acme-corp") if k != old_kid]
+
+    call_command("rotate_signing_keys", app="acme-corp", revoke=True)
+
+    assert _reason(api, before, "docs.read") == "token_invalid"
+    assert api.get("/v1/clients", token=acme.token).status_code == 401
+    kids = _kids(api, "acme-corp")
+    assert old_kid not in kids and next_kid in kids and len(kids) == 2
+    with system_scope():
+        assert not SigningKey.objects.filter(pk=old_kid).exists()
+    # Whoever holds the dropped key cannot sign anything that verifies, however short-lived.
+    now = int(time.time())
+    assert _reason(api, _forge(acme.token, old_kid, iat=now, exp=now + 60)) == "token_invalid"
+
+    after = token_for(api, client)
+    assert header_of(after)["kid"] == next_kid
+    assert _reason(api, after, "docs.read") is None
+    admin = api.client_token(acme.client_id, acme.client_secret)
+    assert api.get("/v1/clients", token=admin).status_code == 200
+
+    events = audit_events(api, replace(acme, token=admin), action="signing_key.revoked")
+    assert len(events) == 1
+    assert events[0]["target"]["id"] == old_kid
+    text = str(events[0])
+    assert "BEGIN" not in text and "private" not in text.lower() and len(text) < 2000
+
+
+def test_rotate_with_revoke_keeps_earlier_retired_keys_and_other_apps(api, acme, globex):
+    """Only the key that was signing is dropped: a key retired by an earlier, ordinary rotation
+    keeps verifying its live tokens, and other Apps are untouched by `--app`."""
+    first_kid = header_of(acme.token)["kid"]
+    call_command("rotate_signing_keys", app="acme-corp")
+    second = api.client_token(acme.client_id, acme.client_secret)
+    second_kid = header_of(second)["kid"]
+    assert _reason(api, globex.token) is None
+
+    call_command("rotate_signing_keys", app="acme-corp", revoke=True)
+
+    kids = _kids(api, "acme-corp")
+    assert first_kid in kids and second_kid not in kids
+    assert _reason(api, acme.token) is None  # signed by the first key, retired normally
+    assert _reason(api, second) == "token_invalid"
+    assert _reason(api, globex.token) is None
+
+
 def test_plain_rotation_keeps_old_tokens_valid(api, acme):
     old_kid = header_of(acme.token)["kid"]
     assert _reason(api, acme.token) is None
@@ -150,3 +212,4 @@ def test_plain_rotation_keeps_old_tokens_valid(api, acme):
     assert old_kid in _kids(api, "acme-corp")
     assert _reason(api, acme.token) is None
     assert api.get("/v1/clients", token=acme.token).status_code == 200
+    assert audit_events(api, acme, action="signing_key.revoked") == []

@@ -63,18 +63,25 @@ def signing_keys_provision(*, app: App) -> None:
 
 
 @transaction.atomic
-def signing_keys_rotate(*, app: App, actor: Actor) -> SigningKey:
+def signing_keys_rotate(*, app: App, actor: Actor, revoke: bool = False) -> SigningKey:
     """Promote the published next key to signing, publish a fresh next key, retire the old one.
 
     The retired public key stays in the JWKS until every token it signed has expired (the longest
     lifetime any token can have, plus a minute of clock skew); then it is deleted.
+
+    With `revoke` (the old key is compromised) the old key is deleted at once instead: every
+    token it signed, and anything signed with it later, fails on every instance as soon as the
+    change reaches it, and the JWKS stops listing it.
     """
     with tenant_scope(app):
         keys = {k.status: k for k in SigningKey.objects.select_for_update().exclude(status="retired")}
         now = timezone.now()
         old = keys.get(SigningKey.Status.CURRENT)
+        old_kid = old.kid if old is not None else None
         promoted = keys.get(SigningKey.Status.NEXT) or _new_signing_key(app=app, status="next")
-        if old is not None:
+        if old is not None and revoke:
+            old.delete()
+        elif old is not None:
             old.status = SigningKey.Status.RETIRED
             old.retire_until = now + timedelta(seconds=MAX_TOKEN_LIFETIME_SECONDS + 60)
             old.save(update_fields=["status", "retire_until"])
@@ -89,22 +96,26 @@ def signing_keys_rotate(*, app: App, actor: Actor) -> SigningKey:
             actor=actor,
             target_type="signing_key",
             target_id=promoted.kid,
-            changes={"retired": old.kid if old else None, "next": fresh.kid},
+            changes={"retired": old_kid, "next": fresh.kid},
         )
+        if old_kid is not None and revoke:
+            audit_record(
+                app=app,
+                action=Action.SIGNING_KEY_REVOKED,
+                actor=actor,
+                target_type="signing_key",
+                target_id=old_kid,
+                changes={"revoked": old_kid, "replacedBy": promoted.kid},
+            )
         publish(AppChanged(app_id=app.id))
     return promoted
 
 
 def published_keys(*, app: App) -> list[SigningKey]:
-    """Keys in the JWKS: current, next, and retired ones whose tokens may still be alive."""
+    """Keys in the JWKS: current, next, and retired ones whose tokens may still be alive. The
+    authorization state (tokens.state) trusts exactly these keys."""
     with tenant_scope(app):
-        now = timezone.now()
-        return [
-            k
-            for k in SigningKey.objects.order_by("created_at")
-            if k.status != SigningKey.Status.RETIRED or (k.retire_until and k.retire_until > now)
-        ]
-
+        return list(SigningKey.objects.filter(SigningKey.published_q(timezone.now())).order_by("created_at"))
 
 
 def access_token_sign(

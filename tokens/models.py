@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db import models
 
 from core.ids import id_factory
@@ -31,6 +33,14 @@ class SigningKey(TenantModel):
 
     class Meta:
         ordering = ["created_at"]
+
+    @classmethod
+    def published_q(cls, now: datetime) -> models.Q:
+        """The keys in the JWKS at `now`, and the only ones that verify anything: current, next,
+        and retired keys until their `retire_until`."""
+        return models.Q(status__in=[cls.Status.CURRENT, cls.Status.NEXT]) | models.Q(
+            status=cls.Status.RETIRED, retire_until__gt=now
+        )
 
 
 class Client(TenantModel):

@@ -22,6 +22,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import jwt
@@ -51,6 +52,10 @@ SUBJECT_SUSPENDED = "subject_suspended"
 PERMISSION_NOT_GRANTED = "permission_not_granted"
 
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "iss", "app", "client_id"]
+
+# Clock skew allowed between the instance that signed a token and the one verifying it: on `exp`
+# and `nbf` (PyJWT), and on `iat` (not more than this far in the future).
+_LEEWAY_SECONDS = 5
 
 
 def issuer_for(slug: str) -> str:
@@ -146,6 +151,12 @@ class ClientCredentials:
 class _Key:
     app_id: str
     public_key: Any
+    # A retired key's `retire_until` (epoch seconds): from then on it verifies nothing, cached or
+    # not. None for the current and next keys.
+    valid_until: float | None = None
+
+    def expired(self, now: float) -> bool:
+        return self.valid_until is not None and now >= self.valid_until
 
 
 @dataclass
@@ -185,10 +196,11 @@ class AuthzState:
         self.generation = 0
         self._apps: dict[str, AppSnapshot | None] = {}
         self._keys: dict[str, _Key] = {}
-        # Every kid -> its App id (small: no key material). An unknown kid is refused from here
-        # without a query; the table is re-read when an App's keys change, and at most once a
-        # second when tokens with kids it does not know arrive (a new App on another instance).
-        self._kid_table: dict[str, str] | None = None
+        # Every published kid -> its App id and, for a retired key, when it stops verifying (small:
+        # no key material). An unknown or expired kid is refused from here without a query; the
+        # table is re-read when an App's keys change, and at most once a second when tokens with
+        # kids it does not know arrive (a new App on another instance).
+        self._kid_table: dict[str, tuple[str, float | None]] | None = None
         self._kid_table_at = 0.0
         self._kids_dirty = False
         self._subjects: dict[tuple[str, str], Subject | None] = {}
@@ -211,6 +223,9 @@ class AuthzState:
                 for kid in [k for k, v in self._keys.items() if v.app_id == app_id]:
                     self._keys.pop(kid, None)
                 self._kids_dirty = True
+                # Its keys may have changed (one revoked): tokens verified with them are checked
+                # again against the keys as they are now.
+                self._verified = {t: c for t, c in self._verified.items() if c.get("app") != app_id}
                 for client_id in [
                     k for k, v in self._clients.items() if v is not None and v.app_id == app_id
                 ]:
@@ -252,9 +267,16 @@ class AuthzState:
         return snapshot
 
     def _key(self, kid: str) -> _Key | None:
+        """The public key for `kid` if the App publishes it now (current, next, or retired until
+        its `retire_until`); None for any other kid."""
+        now = time.time()
         entry = self._keys.get(kid)
         if entry is not None:
-            return entry
+            if not entry.expired(now):
+                return entry
+            with self._lock:
+                self._keys.pop(kid, None)
+            return None
         if not looks_like_id(kid, "key"):
             return None
         table = self._kid_table
@@ -262,15 +284,19 @@ class AuthzState:
             kid not in table and (self._kids_dirty or time.monotonic() - self._kid_table_at > 1.0)
         ):
             table = self._reload_kid_table()
-        if kid not in table:
+        known = table.get(kid)
+        if known is None or (known[1] is not None and now >= known[1]):
             return None
         generation = self.generation
         entry = _load_key(kid)
-        if entry is not None:
-            self._store(generation, self._keys, kid, entry)
-        return entry
+        if entry is None:
+            with self._lock:  # gone since the table was read (revoked): refuse it without a query
+                table.pop(kid, None)
+            return None
+        self._store(generation, self._keys, kid, entry)
+        return None if entry.expired(now) else entry
 
-    def _reload_kid_table(self) -> dict[str, str]:
+    def _reload_kid_table(self) -> dict[str, tuple[str, float | None]]:
         with self._lock:
             self._kids_dirty = False
             self._kid_table_at = time.monotonic()
@@ -372,12 +398,14 @@ class AuthzState:
                 key.public_key,
                 algorithms=["RS256"],
                 issuer=app.issuer,
-                leeway=5,
+                leeway=_LEEWAY_SECONDS,
                 options={"require": _REQUIRED_CLAIMS, "verify_aud": False},
             )
         except jwt.ExpiredSignatureError:
             return None, TOKEN_EXPIRED
         except jwt.InvalidTokenError:
+            return None, TOKEN_INVALID
+        if not _lifetime_ok(claims, key, time.time()):
             return None, TOKEN_INVALID
         if (
             claims.get("app") != key.app_id
@@ -485,19 +513,55 @@ def _load_client(client_id: str) -> ClientCredentials | None:
     )
 
 
-def _load_kid_table() -> dict[str, str]:
+def _lifetime_ok(claims: dict[str, Any], key: _Key, now: float) -> bool:
+    """Times a token Heimdall signed can have: whole seconds, issued no later than now (give or
+    take the leeway), living no longer than the longest lifetime Heimdall issues, and (for a
+    retired key) expiring before the key's `retire_until`, as every token it signed while current
+    does: a token that outlives its retired key was signed after the key was retired."""
+    iat, nbf, exp = claims["iat"], claims["nbf"], claims["exp"]
+    if not (type(iat) is int and type(nbf) is int and type(exp) is int):
+        return False
+    if iat > now + _LEEWAY_SECONDS or exp - iat > MAX_TOKEN_LIFETIME_SECONDS:
+        return False
+    return key.valid_until is None or exp <= key.valid_until
 
-    with system_scope():  # cache loader: which App each kid belongs to, across all Apps
-        return dict(SigningKey.objects.values_list("kid", "app_id"))
+
+def _published_now() -> Any:
+    """Which signing keys verify tokens now: exactly those the JWKS publishes (SigningKey)."""
+    return SigningKey.published_q(datetime.fromtimestamp(time.time(), tz=UTC))
+
+
+def _valid_until(status: str, retire_until: datetime | None) -> float | None:
+    if status != SigningKey.Status.RETIRED:
+        return None
+    return retire_until.timestamp() if retire_until is not None else 0.0
+
+
+def _load_kid_table() -> dict[str, tuple[str, float | None]]:
+
+    with system_scope():  # cache loader: which App each published kid belongs to, across all Apps
+        rows = SigningKey.objects.filter(_published_now()).values_list(
+            "kid", "app_id", "status", "retire_until"
+        )
+        return {kid: (app_id, _valid_until(status, until)) for kid, app_id, status, until in rows}
 
 
 def _load_key(kid: str) -> _Key | None:
 
     with system_scope():  # cache loader: a kid is globally unique
-        row = SigningKey.objects.filter(pk=kid).values_list("app_id", "public_pem").first()
+        row = (
+            SigningKey.objects.filter(_published_now(), pk=kid)
+            .values_list("app_id", "public_pem", "status", "retire_until")
+            .first()
+        )
     if row is None:
         return None
-    return _Key(app_id=row[0], public_key=load_pem_public_key(row[1].encode()))
+    app_id, public_pem, status, retire_until = row
+    return _Key(
+        app_id=app_id,
+        public_key=load_pem_public_key(public_pem.encode()),
+        valid_until=_valid_until(status, retire_until),
+    )
 
 
 def _load_private_key(kid: str) -> Any:

@@ -27,6 +27,9 @@ DECLARED: dict[str, Setting] = {
     "RESYNC_SECONDS": Setting(float, 5.0, "longest wait between change-log reads with no NOTIFY"),
     "FULL_RESYNC_SECONDS": Setting(float, 60.0, "how often each process drops and reloads its caches"),
     "SQLITE_POLL_SECONDS": Setting(float, 0.5, "change-log polling interval on SQLite"),
+    "STALENESS_BOUND_SECONDS": Setting(
+        float, 10.0, "oldest cached state /v1/authorize may answer from (beyond it: read-through)"
+    ),
     "VERIFIED_TOKEN_CACHE_SIZE": Setting(int, 50_000, "tokens per process whose signature check is remembered"),
     "MAX_TOKEN_BYTES": Setting(int, 8192, "longer tokens are refused unparsed"),
     "TRUSTED_PROXY_COUNT": Setting(int, 0, "reverse proxies in front (X-Forwarded-For hops)"),

@@ -19,8 +19,10 @@ invalidation is not cached (generation check), so a stale read cannot stick.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -50,6 +52,8 @@ APP_MISMATCH = "app_mismatch"
 APP_SUSPENDED = "app_suspended"
 SUBJECT_SUSPENDED = "subject_suspended"
 PERMISSION_NOT_GRANTED = "permission_not_granted"
+
+logger = logging.getLogger("heimdall.state")
 
 _REQUIRED_CLAIMS = ["exp", "iat", "nbf", "jti", "sub", "iss", "app", "client_id"]
 
@@ -191,8 +195,26 @@ class Check:
 
 
 class AuthzState:
+    """This process's caches, and how fresh they are.
+
+    Staleness bound: the caches are only as fresh as the follower's last read of the change log.
+    Once a follower is attached (`follow`), it reports each successful read with `confirm_fresh`
+    (the monotonic time the read started). When none started within `STALENESS_BOUND_SECONDS`
+    (its connection died or froze, the poller is stuck), `check` does not answer from memory: it
+    drops every cache first, so each check reloads its key, App, subject and revocations from the
+    database: slower, but never more than the bound stale (and failing, closed, if the database
+    is unreachable). The next successful read makes the caches serve again. Without a follower
+    (`SYNC_THREAD=False`: one process, every change reaches `on_change` directly) there is no
+    bound: local notifications keep the caches fresh by construction.
+    """
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Freshness (see above). `clock` is monotonic; tests replace it.
+        self.clock: Callable[[], float] = time.monotonic
+        self.staleness_bound: float | None = None  # None: no follower, nothing goes stale
+        self.fresh_as_of: float | None = None  # start of the follower's last successful read
+        self._degraded = False
         self.generation = 0
         self._apps: dict[str, AppSnapshot | None] = {}
         self._keys: dict[str, _Key] = {}
@@ -248,6 +270,41 @@ class AuthzState:
             self._verified.clear()
             self._revoked.clear()
             self._revoked_loaded = False
+
+    # ---- freshness ----------------------------------------------------------------------
+
+    def follow(self, bound: float) -> None:
+        """A follower keeps this state fresh: from now on, answer from memory only while its last
+        successful read started less than `bound` seconds ago."""
+        self.staleness_bound = bound
+
+    def confirm_fresh(self, as_of: float) -> None:
+        """The follower has applied every change committed before `as_of` (`clock()` taken just
+        before its read of the change log started)."""
+        if self.fresh_as_of is None or as_of > self.fresh_as_of:
+            self.fresh_as_of = as_of
+        if self._degraded and not self.is_stale():
+            self._degraded = False
+            logger.warning("authorization state followed again: answering from memory")
+
+    def is_stale(self) -> bool:
+        """Whether the caches may have missed a change for longer than the bound."""
+        bound = self.staleness_bound
+        if bound is None:
+            return False
+        fresh = self.fresh_as_of
+        if fresh is None:
+            return True  # the follower has not read yet (start-up): the caches are empty anyway
+        if self.clock() - fresh <= bound:
+            return False
+        if not self._degraded:
+            self._degraded = True
+            logger.warning(
+                "authorization state not confirmed fresh for over %.1f s (change follower stalled): "
+                "answering from the database until it catches up",
+                bound,
+            )
+        return True
 
     def _store(self, generation: int, table: dict, key: Any, value: Any) -> None:
         with self._lock:
@@ -418,6 +475,10 @@ class AuthzState:
 
     def check(self, token: str, *, app_slug: str | None = None) -> Check:
         """Everything but the permission: validity, App, revocation and subject state."""
+        if self.is_stale():
+            # Past the staleness bound the caches may hold a suspended subject or a revoked token
+            # as they were: answer from the database (loads racing this reset are not stored).
+            self.reset()
         claims, reason = self.verify(token)
         if claims is None:
             return Check(reason)

@@ -4,7 +4,9 @@ One daemon thread per process. On PostgreSQL it LISTENs on `core.changes.NOTIFY_
 own connection and reads new `StateChange` rows whenever notifications arrive (draining a burst
 into one read), and at least every `RESYNC_SECONDS`, so a lost notification or a dropped
 connection costs seconds, not correctness. On SQLite, which has no notifications, it polls every
-`SQLITE_POLL_SECONDS`. Every minute it drops all caches (full resync) and prunes expired
+`SQLITE_POLL_SECONDS`. Each successful read is reported to the state (`confirm_fresh`), which stops
+answering from its caches once no read has succeeded for `STALENESS_BOUND_SECONDS` (see
+`tokens.state.AuthzState`), whatever the follower is stuck on. Every minute it drops all caches (full resync) and prunes expired
 revocations; every ten minutes it deletes change-log rows older than an hour.
 
 Reading by id: ids are assigned at insert but become visible at commit, so a transaction that
@@ -12,14 +14,25 @@ commits late can leave a hole below ids already read. The follower remembers suc
 for them explicitly (`id > high OR id IN (holes)`) until they fill or `GAP_SECONDS` pass (a
 rolled-back insert never fills). Each read returns only rows not seen before, however busy the
 log is, and no comparison of clocks between hosts is involved.
+
+A dead or frozen connection: the LISTEN connection has TCP keepalives and `tcp_user_timeout` (a
+peer that vanished is noticed within ~10 s, even while idle), `connect_timeout`, and a server-side
+`statement_timeout` of the staleness bound. A connection frozen in the middle (a hung proxy) still
+acknowledges at the TCP level, so none of these fire; a watchdog thread therefore shuts down the
+socket of any read that has taken longer than the bound, the read fails and the follower
+reconnects.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, timedelta
 from typing import Any
 
@@ -38,6 +51,17 @@ MAX_GAPS = 10_000
 FULL_RESYNC_SECONDS = 60.0
 PRUNE_LOG_SECONDS = 600.0
 
+# libpq options of the LISTEN connection (DATABASES OPTIONS override them).
+FOLLOWER_CONNECTION: dict[str, Any] = {
+    "application_name": "heimdall-follower",
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,  # ms: unacknowledged data for this long drops the connection
+}
+
 # Django's own connection options, not libpq's.
 _DJANGO_OPTIONS = {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"}
 
@@ -51,11 +75,17 @@ class Follower(threading.Thread):
         self.last_full = time.monotonic()
         self.last_prune = 0.0
         self.stop_event = threading.Event()
+        self.bound = heimdall_settings.STALENESS_BOUND_SECONDS
+        state.follow(self.bound)
+        # The read in flight on the LISTEN connection: (monotonic start, socket fd), for the watchdog.
+        self._read: tuple[float, int] | None = None
+        self._read_lock = threading.Lock()
 
     # ---- shared logic -------------------------------------------------------------------
 
     def poll_once(self, execute: Any) -> int:
         """Apply every change not seen yet; returns how many were applied."""
+        started = self.state.clock()
         if self.high is None:
             # Caches start empty, so old history is irrelevant; re-reading the last few hundred
             # changes (harmless invalidations) catches transactions that were still committing.
@@ -81,6 +111,8 @@ class Follower(threading.Thread):
             change = changes.from_row(kind, app_id, key, data)
             if change is not None:
                 self.state.on_change(change)
+        # Every change committed before this read began is now applied.
+        self.state.confirm_fresh(started)
         self.housekeeping(execute)
         return len(rows)
 
@@ -100,6 +132,7 @@ class Follower(threading.Thread):
     # ---- loops --------------------------------------------------------------------------
 
     def run(self) -> None:
+        threading.Thread(target=self.watch, name="heimdall-state-follower-watchdog", daemon=True).start()
         while not self.stop_event.is_set():
             try:
                 if django_connection.vendor == "postgresql":
@@ -113,6 +146,33 @@ class Follower(threading.Thread):
                 self.gaps.clear()
                 time.sleep(1.0)
 
+    @contextmanager
+    def reading(self, fd: int) -> Iterator[None]:
+        """Mark a read on socket `fd` in flight, for `watch`."""
+        with self._read_lock:
+            self._read = (time.monotonic(), fd)
+        try:
+            yield
+        finally:
+            with self._read_lock:  # the watchdog never touches a socket after this
+                self._read = None
+
+    def watch(self) -> None:
+        """Shut down the socket of a read that has taken longer than the bound: it then fails
+        at once (a frozen path would otherwise hold it until the kernel gives up, ~15 min)."""
+        while not self.stop_event.wait(min(1.0, self.bound / 4)):
+            with self._read_lock:
+                read = self._read
+                if read is None or time.monotonic() - read[0] <= self.bound:
+                    continue
+                self._read = None
+                logger.warning("state follower read stalled for over %.1f s; dropping its connection", self.bound)
+                try:
+                    with socket.socket(fileno=os.dup(read[1])) as sock:  # closes only the duplicate
+                        sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    logger.exception("could not shut down the stalled follower connection")
+
     def run_postgresql(self) -> None:
         import psycopg
 
@@ -124,15 +184,21 @@ class Follower(threading.Thread):
             "host": db.get("HOST"),
             "port": db.get("PORT"),
         }
+        params.update(FOLLOWER_CONNECTION)
         params.update({k: v for k, v in db.get("OPTIONS", {}).items() if k not in _DJANGO_OPTIONS})
         params = {k: v for k, v in params.items() if v not in (None, "")}
+        timeout_ms = max(1000, int(self.bound * 1000))
+        params["options"] = f"{params.get('options', '')} -c statement_timeout={timeout_ms}".strip()
         interval = heimdall_settings.RESYNC_SECONDS
-        with psycopg.connect(**params, autocommit=True, connect_timeout=5) as conn:
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        self.check_bound(interval)
+        with psycopg.connect(**params, autocommit=True) as conn:
 
             def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
-                cur = conn.execute(sql, args)
-                return cur.fetchall() if cur.description else []
+                with self.reading(conn.fileno()):
+                    cur = conn.execute(sql, args)
+                    return cur.fetchall() if cur.description else []
+
+            execute(f"LISTEN {NOTIFY_CHANNEL}", [])
 
             # Whatever changed while this process was not listening: start from empty caches.
             self.high = None
@@ -149,6 +215,7 @@ class Follower(threading.Thread):
 
     def run_polling(self) -> None:
         interval = heimdall_settings.SQLITE_POLL_SECONDS
+        self.check_bound(interval)
 
         def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
             with django_connection.cursor() as cur:
@@ -158,6 +225,16 @@ class Follower(threading.Thread):
         while not self.stop_event.is_set():
             self.poll_once(execute)
             self.stop_event.wait(interval)
+
+
+    def check_bound(self, interval: float) -> None:
+        if self.bound <= interval:
+            logger.warning(
+                "HEIMDALL_STALENESS_BOUND_SECONDS (%.1f) is not above the change-log read interval "
+                "(%.1f s): authorization will often answer from the database instead of memory",
+                self.bound,
+                interval,
+            )
 
 
 def _db_datetime(moment: Any) -> Any:

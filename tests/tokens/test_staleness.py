@@ -1,0 +1,141 @@
+"""The authorization state's staleness bound: once the change follower has not read the change log
+within STALENESS_BOUND_SECONDS, /v1/authorize stops answering from memory (it reads the database)
+until the follower reads again. A process without a follower is never affected."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from core.context import system_scope
+from rbac.models import Role
+from tests.tokens.support import authorize, declare, new_client, new_role, token_for
+from tokens.state import AuthzState, get_state
+from tokens.sync import Follower
+
+BOUND = 10.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Iterator[FakeClock]:
+    state = get_state()
+    fake = FakeClock()
+    state.clock = fake
+    yield fake
+    state.clock = time.monotonic
+    state.staleness_bound = None
+    state.fresh_as_of = None
+    state._degraded = False
+
+
+@pytest.fixture
+def reader_token(api: Any, acme: Any) -> str:
+    declare(api, acme, "docs.read")
+    new_role(api, acme, "reader", ["docs.read"])
+    return token_for(api, new_client(api, acme, roles=["reader"]))
+
+
+def _behind_its_back(acme: Any, permissions: list[str]) -> None:
+    """Change the role in the database as another process would, before this one's follower
+    has read the change log (no local notification)."""
+    with system_scope():
+        assert Role.objects.filter(app_id=acme.id, name="reader").update(permissions=permissions) == 1
+
+
+def _follower_reads(state: AuthzState) -> None:
+    """One successful read of the change log by a follower (as on SQLite: Django's connection)."""
+
+    def execute(sql: str, args: list[Any]) -> list[tuple[Any, ...]]:
+        with connection.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.fetchall() if cur.description else []
+
+    Follower(state).poll_once(execute)
+
+
+def _queries(api: Any, token: str, permission: str) -> tuple[str, int]:
+    with CaptureQueriesContext(connection) as queries:
+        reason = authorize(api, token, permission)["reason"]
+    return reason, len(queries)
+
+
+def test_stale_state_answers_from_the_database_and_recovers_when_the_follower_reads(
+    api: Any, acme: Any, reader_token: str, clock: FakeClock
+) -> None:
+    state = get_state()
+    state.follow(BOUND)
+    state.confirm_fresh(clock.now)
+    assert authorize(api, reader_token, "docs.read")["reason"] == "granted"  # warm
+
+    _behind_its_back(acme, [])
+    clock.now += BOUND - 1  # within the bound: memory answers (the follower would catch up)
+    assert _queries(api, reader_token, "docs.read") == ("granted", 0)
+
+    clock.now += 2  # past the bound, the follower silent: no answer from memory
+    reason, queries = _queries(api, reader_token, "docs.read")
+    assert (reason, queries > 0) == ("permission_not_granted", True)
+    for _ in range(2):  # every check while stale reads the database again
+        assert _queries(api, reader_token, "docs.read")[1] > 0
+
+    _follower_reads(state)  # the follower reads again: fresh as of now
+    assert not state.is_stale()
+    assert authorize(api, reader_token, "docs.read")["reason"] == "permission_not_granted"
+    assert _queries(api, reader_token, "docs.read") == ("permission_not_granted", 0)
+
+    clock.now += BOUND + 1  # and goes stale again when it stops reading
+    _behind_its_back(acme, ["docs.read"])
+    assert authorize(api, reader_token, "docs.read")["reason"] == "granted"
+
+
+def test_a_follower_that_has_not_read_yet_leaves_nothing_cached(
+    api: Any, reader_token: str, clock: FakeClock
+) -> None:
+    state = get_state()
+    state.follow(BOUND)  # start-up: attached, no read yet
+    authorize(api, reader_token, "docs.read")
+    assert _queries(api, reader_token, "docs.read")[1] > 0
+
+
+def test_without_a_follower_the_state_is_never_stale(api: Any, reader_token: str, clock: FakeClock) -> None:
+    """SYNC_THREAD=False (these tests): one process, every change reaches the caches directly."""
+    state = get_state()
+    assert state.staleness_bound is None
+    authorize(api, reader_token, "docs.read")
+    clock.now += 1e9
+    assert not state.is_stale()
+    assert _queries(api, reader_token, "docs.read") == ("granted", 0)
+
+
+def test_watchdog_shuts_down_a_read_stalled_past_the_bound() -> None:
+    """A frozen path still acknowledges at the TCP level: the follower's watchdog ends the read."""
+    follower = Follower(AuthzState())
+    follower.bound = 0.2
+    ours, silent_peer = socket.socketpair()
+    watchdog = threading.Thread(target=follower.watch, daemon=True)
+    watchdog.start()
+    try:
+        ours.settimeout(10)
+        started = time.monotonic()
+        with follower.reading(ours.fileno()):
+            assert ours.recv(1) == b""  # shut down, not timed out
+        assert time.monotonic() - started < 5
+    finally:
+        follower.stop_event.set()
+        watchdog.join(5)
+        ours.close()
+        silent_peer.close()

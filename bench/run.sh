@@ -500,10 +500,16 @@ scale_measure() {
 resync_sweep() {
     local db=$1 windows=$((RESYNC_SWEEP / RESYNC_WINDOW)) i dir=$OUT/scale/resync
     mkdir -p "$dir"
-    log "resync sweep: authorize for ${RESYNC_SWEEP}s in ${RESYNC_WINDOW}s windows; full resync triggered in window $((windows / 2))"
+    local started since triggered=0
+    started=$(cat "$OUT/scale/server-started-big")
+    log "resync sweep: authorize for ${RESYNC_SWEEP}s in ${RESYNC_WINDOW}s windows; one full resync triggered" \
+        "from outside half-way between two scheduled ones"
     for ((i = 0; i < windows; i++)); do
         date +%s.%N >"$dir/w$i.start"
-        if ((i == windows / 2)); then
+        # scheduled resyncs come ~60 s apart from the server's start: trigger ours at ~+30 s
+        since=$(awk -v a="$started" -v b="$(cat "$dir/w$i.start")" 'BEGIN { printf "%d", (b - a) % 60 }')
+        if ((!triggered && i >= 2 && since >= 25 && since < 40)); then
+            triggered=1
             (sleep 0.3 && "${CTL[@]}" kill-followers "$db" >"$dir/triggered-w$i") &
         fi
         fg_run wrk_scenario authorize_allowed "${RESYNC_WINDOW}s" "$dir/w$i.json" "$dir/w$i.txt"

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from audit.actions import Action
@@ -176,8 +176,16 @@ def _seal_batch(app_id: str, limit: int) -> int:
             seq += 1
             event.seq, event.prev_hash = seq, prev
             event.hash = prev = event_hash(event, seq=seq, prev_hash=prev)
-        # Sealing sets the null chain columns once; the rows are otherwise never written.
-        updated = AuditEvent.objects.bulk_update(events, ["seq", "prev_hash", "hash"], batch_size=250)
+        # Sealing sets the null chain columns once (`seq IS NULL` in the WHERE); the rows are
+        # otherwise never written. Plain executemany: bulk_update's CASE expressions cost ~1 ms a row.
+        table = connection.ops.quote_name(AuditEvent._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET seq = %s, prev_hash = %s, hash = %s "  # noqa: S608 - fixed names
+                "WHERE id = %s AND app_id = %s AND seq IS NULL",
+                [(e.seq, e.prev_hash, e.hash, e.id, app_id) for e in events],
+            )
+            updated = cursor.rowcount
         if updated != len(events):
             raise AuditChainBroken(f"unsealed events of App {app_id} vanished while being sealed")
         head.seq, head.hash, head.sealed_at = seq, prev, timezone.now()

@@ -49,3 +49,5 @@ class Action(StrEnum):
 
     SIGNING_KEY_ROTATED = "signing_key.rotated"
     SIGNING_KEY_REVOKED = "signing_key.revoked"
+
+    AUDIT_PRUNED = "audit.pruned"

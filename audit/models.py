@@ -1,4 +1,5 @@
-"""The audit log: append-only events, one row per authentication event or change."""
+"""The audit log: append-only events, one row per authentication event or change, hash-chained
+per App once sealed (audit.chain, audit.services)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,11 @@ class AuditEvent(TenantModel):
     user_agent = models.CharField(max_length=512, null=True, blank=True)
     request_id = models.CharField(max_length=128, null=True, blank=True)
     changes = models.JSONField(null=True, blank=True)
+    # The chain (audit.chain): null until the event is sealed, then set once by
+    # audit.services.audit_chain_seal and never changed.
+    seq = models.BigIntegerField(null=True, blank=True)
+    prev_hash = models.CharField(max_length=64, null=True, blank=True)
+    hash = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -36,6 +42,12 @@ class AuditEvent(TenantModel):
             models.Index(fields=["app", "action", "-id"]),
             models.Index(fields=["app", "actor_id", "-id"]),
             models.Index(fields=["app", "target_id", "-id"]),
+            # The sealer's work queue: small, as events are sealed within seconds.
+            models.Index(fields=["app", "id"], condition=models.Q(seq__isnull=True), name="audit_event_unsealed"),
+        ]
+        constraints = [
+            # Two sealers can never give two events one position: the chain cannot fork.
+            models.UniqueConstraint(fields=["app", "seq"], name="audit_event_app_seq_unique"),
         ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:
@@ -46,3 +58,23 @@ class AuditEvent(TenantModel):
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise AuditEventImmutable("audit events cannot be deleted")
+
+
+class AuditChainHead(TenantModel):
+    """The end of one App's chain, locked (SELECT ... FOR UPDATE) by whoever extends or prunes it.
+
+    `seq`/`hash`: the last sealed event (0 and the genesis hash before any). `checkpoint_seq`/
+    `checkpoint_hash`: the last pruned event, where verification starts; `pruned_count` events
+    were removed by retention in all.
+    """
+
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64)
+    checkpoint_seq = models.BigIntegerField(default=0)
+    checkpoint_hash = models.CharField(max_length=64)
+    pruned_count = models.BigIntegerField(default=0)
+    sealed_at = models.DateTimeField(null=True)
+    pruned_at = models.DateTimeField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["app"], name="audit_chain_head_app_unique")]

@@ -29,6 +29,13 @@ class AppSettingsSerializer(serializers.Serializer):
     inviteUrlTemplate = serializers.CharField(
         required=False, allow_null=True, help_text="Absolute https URL containing {token} once."
     )
+    auditRetentionDays = serializers.IntegerField(
+        min_value=1,
+        max_value=3650,
+        required=False,
+        allow_null=True,
+        help_text="Days audit events are kept (manage.py audit_prune); null keeps them forever.",
+    )
 
 
 class AppSerializer(serializers.Serializer):

@@ -19,6 +19,8 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "socialSignup": "members_only",
     # e.g. "https://app.example.com/join?token={token}": invites then carry a ready accept URL.
     "inviteUrlTemplate": None,
+    # Days audit events are kept (`manage.py audit_prune`); None keeps them forever.
+    "auditRetentionDays": None,
 }
 
 

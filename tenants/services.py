@@ -138,6 +138,9 @@ def settings_validate(raw: Any) -> dict[str, Any]:
         elif name == "socialSignup":
             if value not in ("members_only", "open"):
                 raise _setting_error(name, "invalid_choice", "must be 'members_only' or 'open'")
+        elif name == "auditRetentionDays":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650):
+                raise _setting_error(name, "out_of_range", "must be null or an integer from 1 to 3650")
         cleaned[name] = value
     return cleaned
 

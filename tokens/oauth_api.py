@@ -45,6 +45,9 @@ class TokenRequestSerializer(serializers.Serializer):
     password = serializers.CharField(required=False)
     app = serializers.CharField(required=False, help_text="App slug (password grant).")
     refreshToken = serializers.CharField(required=False)
+    code = serializers.CharField(required=False, help_text="authorization_code grant: the one-time code.")
+    redirectUri = serializers.CharField(required=False, help_text="authorization_code grant.")
+    codeVerifier = serializers.CharField(required=False, help_text="authorization_code grant: PKCE verifier.")
 
 
 class TokenFormSerializer(serializers.Serializer):
@@ -56,6 +59,9 @@ class TokenFormSerializer(serializers.Serializer):
     password = serializers.CharField(required=False)
     app = serializers.CharField(required=False)
     refresh_token = serializers.CharField(required=False)
+    code = serializers.CharField(required=False)
+    redirect_uri = serializers.CharField(required=False)
+    code_verifier = serializers.CharField(required=False)
 
 
 class TokenResponseSerializer(serializers.Serializer):

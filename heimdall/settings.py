@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "rbac",
     "tokens",
     "invites",
+    "social",
     "audit",
     "heimdall",  # provisioning and the bootstrap/quickstart commands (the top layer)
 ]

@@ -399,3 +399,10 @@ def identities_release(*, identity_ids: list[str]) -> int:
             )
     return deleted
 
+
+
+def last_login_record(*, app: App, user_id: str) -> None:
+    """Note a sign-in that did not go through a password (social sign-in). Call inside the
+    transaction that records it."""
+    with tenant_scope(app):
+        Membership.objects.filter(pk=user_id).update(last_login_at=timezone.now())

@@ -47,6 +47,20 @@ class Action(StrEnum):
     INVITE_REVOKED = "invite.revoked"
     INVITE_ACCEPT_REFUSED = "invite.accept_refused"
 
+    IDENTITY_PROVIDER_CREATED = "identity_provider.created"
+    IDENTITY_PROVIDER_UPDATED = "identity_provider.updated"
+    IDENTITY_PROVIDER_DELETED = "identity_provider.deleted"
+    SOCIAL_AUTHORIZE_REFUSED = "social.authorize_refused"
+    SOCIAL_AUTHORIZE_STARTED = "social.authorize_started"
+    SOCIAL_LOGIN_SUCCEEDED = "social.login_succeeded"
+    SOCIAL_LOGIN_FAILED = "social.login_failed"
+    SOCIAL_IDENTITY_LINKED = "social.identity_linked"
+    SOCIAL_IDENTITY_UNLINKED = "social.identity_unlinked"
+    SOCIAL_SIGNUP = "social.signup"
+    AUTHORIZATION_CODE_ISSUED = "authorization_code.issued"
+    AUTHORIZATION_CODE_REDEEM_FAILED = "authorization_code.redeem_failed"
+    AUTHORIZATION_CODE_REUSE_DETECTED = "authorization_code.reuse_detected"
+
     SIGNING_KEY_ROTATED = "signing_key.rotated"
     SIGNING_KEY_REVOKED = "signing_key.revoked"
 

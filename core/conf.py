@@ -38,6 +38,14 @@ DECLARED: dict[str, Setting] = {
     "LOGIN_FAILURE_WINDOW_SECONDS": Setting(int, 900, "the throttling window"),
     "SIGNING_KEY_BITS": Setting(int, 2048, "RSA modulus size for new signing keys (>= 2048)"),
     "SYNC_THREAD": Setting(bool, True, "start the change-log follower thread (tests turn it off)"),
+    "IDP_ALLOW_PRIVATE_NETWORKS": Setting(
+        bool, False, "allow identity-provider issuers on loopback/private addresses (and http on loopback)"
+    ),
+    "IDP_HTTP_TIMEOUT_SECONDS": Setting(float, 5.0, "timeout of one identity-provider HTTP call"),
+    "IDP_TOTAL_TIMEOUT_SECONDS": Setting(
+        float, 10.0, "the most one sign-in step waits on an identity provider in all (at most 10)"
+    ),
+    "IDP_METADATA_CACHE_SECONDS": Setting(float, 300.0, "how long provider discovery and JWKS are cached"),
 }
 
 

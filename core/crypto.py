@@ -27,6 +27,7 @@ SECRET_PREFIXES = {
     "client_secret": "hmd_cs_",
     "refresh_token": "hmd_rt_",
     "invite_token": "hmd_inv_",
+    "authorization_code": "hmd_ac_",
 }
 
 
@@ -69,3 +70,30 @@ def decrypt_private_key(blob: str, *, key_id: str) -> bytes:
         raise ValueError("unknown private-key envelope version")
     raw = base64.b64decode(payload)
     return AESGCM(_key_encryption_key()).decrypt(raw[:12], raw[12:], key_id.encode())
+
+
+# ---- other secrets Heimdall must read back (identity-provider client secrets) ----------------------
+
+
+@lru_cache(maxsize=8)
+def _purpose_key(purpose: str) -> bytes:
+    material = settings.HEIMDALL_KEY_ENCRYPTION_KEY or settings.SECRET_KEY
+    return _derive(material, f"secret-encryption:{purpose}".encode())
+
+
+def encrypt_secret(plaintext: str, *, purpose: str, key_id: str) -> str:
+    """AES-256-GCM under a key of its own for `purpose` (distinct from the signing keys'), with
+    `purpose:key_id` bound in as associated data: a ciphertext cannot move between rows or uses."""
+    nonce = os.urandom(12)
+    aad = f"{purpose}:{key_id}".encode()
+    sealed = AESGCM(_purpose_key(purpose)).encrypt(nonce, plaintext.encode(), aad)
+    return "v1:" + base64.b64encode(nonce + sealed).decode()
+
+
+def decrypt_secret(blob: str, *, purpose: str, key_id: str) -> str:
+    version, _, payload = blob.partition(":")
+    if version != "v1":
+        raise ValueError("unknown secret envelope version")
+    raw = base64.b64decode(payload)
+    aad = f"{purpose}:{key_id}".encode()
+    return AESGCM(_purpose_key(purpose)).decrypt(raw[:12], raw[12:], aad).decode()

@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "rbac",
     "tokens",
     "invites",
+    "social",
     "audit",
     "heimdall",  # provisioning and the bootstrap/quickstart commands (the top layer)
 ]
@@ -170,6 +171,10 @@ HEIMDALL: dict[str, object] = {
     "LOGIN_MAX_FAILURES_PER_IP": _env("HEIMDALL_LOGIN_MAX_FAILURES_PER_IP", int, 100),
     "LOGIN_FAILURE_WINDOW_SECONDS": _env("HEIMDALL_LOGIN_FAILURE_WINDOW_SECONDS", int, 900),
     "SIGNING_KEY_BITS": _env("HEIMDALL_SIGNING_KEY_BITS", int, 2048),
+    "IDP_ALLOW_PRIVATE_NETWORKS": _env("HEIMDALL_IDP_ALLOW_PRIVATE_NETWORKS", bool, False),
+    "IDP_HTTP_TIMEOUT_SECONDS": _env("HEIMDALL_IDP_HTTP_TIMEOUT_SECONDS", float, 5.0),
+    "IDP_TOTAL_TIMEOUT_SECONDS": _env("HEIMDALL_IDP_TOTAL_TIMEOUT_SECONDS", float, 10.0),
+    "IDP_METADATA_CACHE_SECONDS": _env("HEIMDALL_IDP_METADATA_CACHE_SECONDS", float, 300.0),
 }
 if int(str(HEIMDALL["SIGNING_KEY_BITS"])) < 2048:
     raise ImproperlyConfigured("HEIMDALL_SIGNING_KEY_BITS must be at least 2048.")

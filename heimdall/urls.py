@@ -27,6 +27,7 @@ v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
     path("", include("audit.urls")),
     path("", include("invites.urls")),
+    path("", include("social.urls")),
     path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
 ]
 

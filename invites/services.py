@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from accounts.models import Membership
 from accounts.passwords import password_hash, password_validate
 from accounts.services import email_normalize, is_member, member_email, user_create
 from audit.actions import Action
@@ -290,3 +291,63 @@ def invite_accept(*, token: Any, invitee: Invitee, password: str, display_name: 
                 )
     reason = refusal.code
     raise _refused(invite, reason, refusal)
+
+
+# ---- social sign-in (the `social` app, above): strangers who bring an invite -------------------
+
+
+def invite_pending_id(*, token: Any, app: App) -> str:
+    """The id of a pending invite of `app` with this token (checked when a social sign-in starts);
+    404 `not_found` for an unknown token or another App's, 410/403 as accepting would answer."""
+    invite = _find(token, lock=False)
+    if invite is None or invite.app_id != app.id:
+        raise _unknown()
+    refusal = _dead(invite)
+    if refusal is not None:
+        raise refusal
+    return invite.id
+
+
+def invite_join(*, app: App, invite_id: str, email: str, via: str, display_name: str = "") -> Membership:
+    """Join `app` through invite `invite_id` with a provider-verified `email` and no password (the
+    member signs in through the provider): the same rules as accepting it (alive, a bound invite's
+    email must match, not already a member), counted against `maxUses` under the same row lock.
+    Runs in the caller's transaction; a refusal raises and consumes no use."""
+    with transaction.atomic(), tenant_scope(app):
+        invite = Invite.objects.select_for_update().select_related("app").filter(pk=invite_id).first()
+        if invite is None:
+            raise _unknown()
+        dead = _dead(invite)
+        if dead is not None:
+            raise dead
+        if invite.email is not None and invite.email != email:
+            raise _refusal(403, "invite_email_mismatch", "This invite is for another email address.")
+        if is_member(app=app, email=email):
+            raise _refusal(409, "already_member", "Already a member of this App.")
+        membership = user_create(
+            app=app, actor=Actor.anonymous(), email=email, display_name=display_name, roles=[invite.role]
+        )
+        invite.uses += 1
+        invite.save(update_fields=["uses"])
+        audit_record(
+            app=app,
+            action=Action.INVITE_ACCEPTED,
+            actor=Actor("user", membership.id),
+            target_type="user",
+            target_id=membership.id,
+            changes={"invite": invite.id, "role": invite.role, "uses": invite.uses, "via": via},
+        )
+        return membership
+
+
+def invite_join_refused(*, app: App, invite_id: str, reason: str) -> None:
+    """Record a refused social join in the invite's App (in a transaction of its own)."""
+    with transaction.atomic(), tenant_scope(app):
+        audit_record(
+            app=app,
+            action=Action.INVITE_ACCEPT_REFUSED,
+            actor=Actor.anonymous(),
+            target_type="invite",
+            target_id=invite_id,
+            changes={"reason": reason},
+        )

@@ -26,6 +26,12 @@ class AppSettingsSerializer(serializers.Serializer):
     delegatedTokenTtlSeconds = serializers.IntegerField(min_value=30, max_value=3_600, required=False)
     redirectUris = serializers.ListField(child=serializers.URLField(), required=False, max_length=50)
     socialSignup = serializers.ChoiceField(choices=["members_only", "open"], required=False)
+    signupRoles = serializers.ListField(
+        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,63}$"),
+        required=False,
+        max_length=20,
+        help_text="Roles of a member created by open social sign-up (default []).",
+    )
     inviteUrlTemplate = serializers.CharField(
         required=False, allow_null=True, help_text="Absolute https URL containing {token} once."
     )

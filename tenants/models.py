@@ -17,6 +17,9 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "delegatedTokenTtlSeconds": 300,
     "redirectUris": [],
     "socialSignup": "members_only",
+    # Roles of a member created by `open` social sign-up (names checked against the App's roles
+    # when used: roles live in a layer above tenants).
+    "signupRoles": [],
     # e.g. "https://app.example.com/join?token={token}": invites then carry a ready accept URL.
     "inviteUrlTemplate": None,
     # Days audit events are kept (`manage.py audit_prune`); None keeps them forever.

@@ -109,6 +109,23 @@ def _invite_url_template_problem(template: Any) -> str | None:
     return _redirect_uri_problem(base)
 
 
+_ROLE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_SIGNUP_ROLES_MAX = 20
+
+
+def _signup_roles_validate(value: Any) -> list[str]:
+    """The `signupRoles` setting's shape: distinct role names. Whether each role exists is checked
+    where it is used (social sign-up), as roles live in a layer above this one."""
+    if not isinstance(value, list) or len(value) > _SIGNUP_ROLES_MAX:
+        raise _setting_error("signupRoles", "invalid", f"must be a list of at most {_SIGNUP_ROLES_MAX} role names")
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not _ROLE_NAME_RE.fullmatch(name):
+            raise _setting_error(f"signupRoles[{index}]", "invalid", "must be a role name")
+    if len(set(value)) != len(value):
+        raise _setting_error("signupRoles", "duplicate", "names a role more than once")
+    return value
+
+
 def settings_validate(raw: Any) -> dict[str, Any]:
     """Validate a (partial) settings object; returns the cleaned values given."""
     if not isinstance(raw, dict):
@@ -135,6 +152,8 @@ def settings_validate(raw: Any) -> dict[str, Any]:
                 problem = _invite_url_template_problem(value)
                 if problem:
                     raise _setting_error(name, "invalid_uri", problem)
+        elif name == "signupRoles":
+            value = _signup_roles_validate(value)
         elif name == "socialSignup":
             if value not in ("members_only", "open"):
                 raise _setting_error(name, "invalid_choice", "must be 'members_only' or 'open'")

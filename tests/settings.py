@@ -12,3 +12,5 @@ from heimdall.settings import HEIMDALL
 
 # Tests run in one process; changes reach its caches directly, with no follower thread.
 HEIMDALL["SYNC_THREAD"] = False
+# The social sign-in tests run a fake OpenID provider on 127.0.0.1 (plain http).
+HEIMDALL["IDP_ALLOW_PRIVATE_NETWORKS"] = True

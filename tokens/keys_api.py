@@ -67,11 +67,14 @@ class DiscoveryView(APIView):
         return Response(
             {
                 "issuer": issuer_for(app.slug),
+                "authorization_endpoint": f"{base}/oauth/authorize",
                 "token_endpoint": f"{base}/oauth/token",
                 "introspection_endpoint": f"{base}/oauth/introspect",
                 "revocation_endpoint": f"{base}/oauth/revoke",
                 "jwks_uri": f"{base}/apps/{app.slug}/jwks.json",
+                "response_types_supported": ["code"],
                 "grant_types_supported": sorted(GRANTS),
+                "code_challenge_methods_supported": ["S256"],
                 "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
                 "introspection_endpoint_auth_methods_supported": [
                     "client_secret_basic",

@@ -77,3 +77,24 @@ def _clients_holding_role(role: str, limit: int) -> list[str]:
 
 
 role_holders_register("client", _clients_holding_role)
+
+
+class AuthorizationCode(TenantModel):
+    """A one-time Heimdall authorization code (social sign-in): bound to a member, the client's
+    redirect URI and its PKCE S256 challenge; lives 60 s; only its keyed digest is stored.
+
+    `session` is the sign-in session its one redemption started: a second redemption ends it."""
+
+    id = models.CharField(primary_key=True, max_length=40, default=id_factory("acd"), editable=False)
+    digest = models.CharField(max_length=64, unique=True)
+    membership = models.ForeignKey("accounts.Membership", on_delete=models.CASCADE, related_name="+")
+    redirect_uri = models.TextField()
+    code_challenge = models.CharField(max_length=128)
+    via = models.CharField(max_length=64)  # how the member signed in, e.g. the provider's idp_ id
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+    session = models.CharField(max_length=40, null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]

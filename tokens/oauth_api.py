@@ -50,6 +50,9 @@ class TokenRequestSerializer(serializers.Serializer):
         required=False, help_text="Token exchange: urn:ietf:params:oauth:token-type:access_token"
     )
     expiresIn = serializers.IntegerField(required=False, help_text="Token exchange: a shorter lifetime (s).")
+    code = serializers.CharField(required=False, help_text="authorization_code grant: the one-time code.")
+    redirectUri = serializers.CharField(required=False, help_text="authorization_code grant.")
+    codeVerifier = serializers.CharField(required=False, help_text="authorization_code grant: PKCE verifier.")
 
 
 class TokenFormSerializer(serializers.Serializer):
@@ -65,6 +68,9 @@ class TokenFormSerializer(serializers.Serializer):
     subject_token_type = serializers.CharField(required=False)
     requested_token_type = serializers.CharField(required=False)
     expires_in = serializers.IntegerField(required=False)
+    code = serializers.CharField(required=False)
+    redirect_uri = serializers.CharField(required=False)
+    code_verifier = serializers.CharField(required=False)
 
 
 class TokenResponseSerializer(serializers.Serializer):

@@ -239,6 +239,9 @@ def test_discovery_lists_only_implemented_features(api, acme, name):
     metadata = response.json()
     assert set(metadata) == {
         "issuer",
+        "authorization_endpoint",
+        "response_types_supported",
+        "code_challenge_methods_supported",
         "token_endpoint",
         "introspection_endpoint",
         "revocation_endpoint",

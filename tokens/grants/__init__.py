@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tokens.grants.authorization_code import authorization_code_grant
 from tokens.grants.base import GrantRequest
 from tokens.grants.client_credentials import client_credentials_grant
 from tokens.grants.password import password_grant
@@ -19,6 +20,7 @@ from tokens.grants.token_exchange import token_exchange_grant
 GrantHandler = Callable[[GrantRequest], dict[str, Any]]
 
 GRANTS: dict[str, GrantHandler] = {
+    "authorization_code": authorization_code_grant,
     "client_credentials": client_credentials_grant,
     "password": password_grant,
     "refresh_token": refresh_token_grant,

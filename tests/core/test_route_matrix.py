@@ -42,6 +42,10 @@ PUBLIC_OR_SELF: dict[str, str] = {
     "/v1/me/password": "self: a user's own token changes its own password",
     "/v1/invites/lookup": "public: the invite token in the query is the credential",
     "/v1/invites/accept": "public (or the invitee's own bearer token): the invite token is the credential",
+    "/v1/oauth/authorize": "public: the browser starts social sign-in; redirect URIs are an exact allow-list",
+    "/v1/oauth/callback": "public: the provider returns the browser here with Heimdall's own state",
+    "/v1/me/identities": "self: a user's own token lists its own linked providers",
+    "/v1/me/identities/{identity_id}": "self: a user's own token unlinks its own identity (not another App's)",
 }
 
 # Routes with a path parameter that the cross-App 404 matrix skips, and why (the 403 matrix
@@ -225,7 +229,12 @@ def acme_samples(api, acme) -> dict[str, str]:
     assert client.status_code == 201, client.content
     invite = api.post("/v1/invites", {"role": "viewer"}, token=acme.token)
     assert invite.status_code == 201, invite.content
+    provider = api.post(
+        "/v1/identity-providers", {"kind": "google", "clientId": "g", "clientSecret": "s"}, token=acme.token
+    )
+    assert provider.status_code == 201, provider.content
     return {
+        "identity-providers/{provider_id}": provider.json()["id"],
         "invites/{invite_id}": invite.json()["id"],
         "users/{user_id}": user["id"],
         "permissions/{name}": "acmeonly.read",

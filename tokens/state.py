@@ -422,13 +422,16 @@ class AuthzState:
             return None, TOKEN_INVALID
         claims = self._verified.get(token)
         if claims is None:
+            generation = self.generation
             claims, reason = self._verify_signature(token)
             if claims is None:
                 return None, reason
             with self._lock:
-                if len(self._verified) >= self._verified_max:
-                    self._verified.pop(next(iter(self._verified)), None)
-                self._verified[token] = claims
+                # A key revoked while this token was being verified must not leave it cached.
+                if self.generation == generation:
+                    if len(self._verified) >= self._verified_max:
+                        self._verified.pop(next(iter(self._verified)), None)
+                    self._verified[token] = claims
         if claims["exp"] <= time.time():
             return None, TOKEN_EXPIRED
         return claims, None

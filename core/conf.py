@@ -46,6 +46,9 @@ DECLARED: dict[str, Setting] = {
         float, 10.0, "the most one sign-in step waits on an identity provider in all (at most 10)"
     ),
     "IDP_METADATA_CACHE_SECONDS": Setting(float, 300.0, "how long provider discovery and JWKS are cached"),
+    "AUDIT_SEAL_SECONDS": Setting(
+        float, 5.0, "how often a serving process seals new audit events into the hash chain (0: never)"
+    ),
 }
 
 

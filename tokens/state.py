@@ -33,6 +33,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.selectors import ended_sessions, membership_state
+from audit.sealer import start_sealer
 from core import changes
 from core.changes import AppChanged, Change, SubjectChanged, TokenRevoked
 from core.conf import MAX_TOKEN_LIFETIME_SECONDS, heimdall_settings
@@ -690,4 +691,5 @@ def get_state() -> AuthzState:
                 _state = state
                 if heimdall_settings.SYNC_THREAD:
                     start_follower(state)
+                    start_sealer()
     return _state

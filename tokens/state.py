@@ -314,7 +314,16 @@ class AuthzState:
 
     # ---- loaders (the only database access, on cache misses) ---------------------------
 
+    def _freshen(self) -> None:
+        """Past the staleness bound, drop the caches so what follows reads the database."""
+        if self.is_stale():
+            self.reset()
+
     def app(self, app_id: str) -> AppSnapshot | None:
+        """An App's snapshot (None for an unknown or deleted App). Like `client`, an entry point
+        of the token endpoint: past the staleness bound it reads the database, so a suspension or
+        setting change another instance made cannot be missed for longer than the bound."""
+        self._freshen()
         try:
             return self._apps[app_id]
         except KeyError:
@@ -373,7 +382,10 @@ class AuthzState:
         return subject
 
     def client(self, client_id: str) -> ClientCredentials | None:
-        """An M2M client's credentials by id (None for an unknown id, remembered too)."""
+        """An M2M client's credentials by id (None for an unknown id, remembered too). Past the
+        staleness bound it reads the database: a deleted client or a rotated secret stops working
+        within the bound on every instance, even when this one's follower is stalled."""
+        self._freshen()
         try:
             return self._clients[client_id]
         except KeyError:
@@ -479,10 +491,9 @@ class AuthzState:
 
     def check(self, token: str, *, app_slug: str | None = None) -> Check:
         """Everything but the permission: validity, App, revocation and subject state."""
-        if self.is_stale():
-            # Past the staleness bound the caches may hold a suspended subject or a revoked token
-            # as they were: answer from the database (loads racing this reset are not stored).
-            self.reset()
+        # Past the staleness bound the caches may hold a suspended subject or a revoked token
+        # as they were: answer from the database (loads racing this reset are not stored).
+        self._freshen()
         claims, reason = self.verify(token)
         if claims is None:
             return Check(reason)

@@ -16,7 +16,9 @@ from django.test.utils import CaptureQueriesContext
 
 from core.context import system_scope
 from rbac.models import Role
-from tests.tokens.support import authorize, declare, new_client, new_role, token_for
+from tenants.models import App
+from tests.tokens.support import authorize, declare, new_client, new_role, token_for, token_response
+from tokens.models import Client
 from tokens.state import AuthzState, get_state
 from tokens.sync import Follower
 
@@ -139,3 +141,31 @@ def test_watchdog_shuts_down_a_read_stalled_past_the_bound() -> None:
         watchdog.join(5)
         ours.close()
         silent_peer.close()
+
+
+def test_stale_state_makes_the_token_endpoint_read_the_database(
+    api: Any, acme: Any, clock: FakeClock
+) -> None:
+    """A client deleted, or an App suspended, by another instance stops getting tokens here
+    within the bound even though this process's follower never told it."""
+    state = get_state()
+    state.follow(BOUND)
+    state.confirm_fresh(clock.now)
+    client = new_client(api, acme)
+    assert token_response(api, client["clientId"], client["clientSecret"]).status_code == 200  # cached
+
+    with system_scope():
+        assert Client.objects.filter(id=client["clientId"]).delete()[0] == 1  # behind its back
+    clock.now += BOUND - 1  # within the bound: the cached credentials still answer
+    assert token_response(api, client["clientId"], client["clientSecret"]).status_code == 200
+    clock.now += 2  # past it: the database says the client is gone
+    response = token_response(api, client["clientId"], client["clientSecret"])
+    assert (response.status_code, response.json()["error"]) == (401, "invalid_client")
+
+    _follower_reads(state)
+    assert token_response(api, acme.client_id, acme.client_secret).status_code == 200  # App cached
+    with system_scope():
+        assert App.objects.filter(id=acme.id).update(status="suspended") == 1
+    clock.now += BOUND + 1
+    response = token_response(api, acme.client_id, acme.client_secret)
+    assert (response.status_code, response.json()["error"]) == (400, "unauthorized_client"), response.content

@@ -182,41 +182,32 @@ def client_update(
             raise not_found("client")
         _manager_check(app, client, ceiling)
         changes: dict[str, Any] = {}
-        if name is not None and name != client.name:
-            changes["name"] = {"from": client.name, "to": name}
-            client.name = name
+
+        def change(attr: str, field: str, value: Any) -> None:
+            if value != getattr(client, attr):
+                changes[field] = {"from": getattr(client, attr), "to": value}
+                setattr(client, attr, value)
+
+        if name is not None:
+            change("name", "name", name)
         if roles is not None:
             roles = list(dict.fromkeys(roles))
             validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
-            if roles != client.roles:
-                changes["roles"] = {"from": client.roles, "to": roles}
-                client.roles = roles
-        if permissions is not None:
-            permissions = list(dict.fromkeys(permissions))
-            validate_grants(app=app, grants=permissions, field="permissions", ceiling=ceiling)
-            if permissions != client.permissions:
-                changes["permissions"] = {"from": client.permissions, "to": permissions}
-                client.permissions = permissions
-        if delegable_permissions is not None:
-            delegable = list(dict.fromkeys(delegable_permissions))
-            validate_grants(app=app, grants=delegable, field="delegablePermissions", ceiling=ceiling)
-            if delegable != client.delegable_permissions:
-                changes["delegablePermissions"] = {"from": client.delegable_permissions, "to": delegable}
-                client.delegable_permissions = delegable
+            change("roles", "roles", roles)
+        for attr, field, grants in (
+            ("permissions", "permissions", permissions),
+            ("delegable_permissions", "delegablePermissions", delegable_permissions),
+        ):
+            if grants is not None:
+                grants = list(dict.fromkeys(grants))
+                validate_grants(app=app, grants=grants, field=field, ceiling=ceiling)
+                change(attr, field, grants)
         if acts_for_users is not None and acts_for_users != client.acts_for_users:
             # turning it off was covered by _manager_check; turning it on is granting
             acts_for_users_check(app=app, ceiling=ceiling)
-            changes["actsForUsers"] = {"from": client.acts_for_users, "to": acts_for_users}
-            client.acts_for_users = acts_for_users
-        if (
-            access_token_ttl_seconds is not ...
-            and access_token_ttl_seconds != client.access_token_ttl_seconds
-        ):
-            changes["accessTokenTtlSeconds"] = {
-                "from": client.access_token_ttl_seconds,
-                "to": access_token_ttl_seconds,
-            }
-            client.access_token_ttl_seconds = access_token_ttl_seconds  # type: ignore[assignment]
+            change("acts_for_users", "actsForUsers", acts_for_users)
+        if access_token_ttl_seconds is not ...:
+            change("access_token_ttl_seconds", "accessTokenTtlSeconds", access_token_ttl_seconds)
         if changes:
             client.save()
             _client_changes_audit(app, actor, client, Action.CLIENT_UPDATED, changes)

@@ -46,6 +46,9 @@ DECLARED: dict[str, Setting] = {
         float, 10.0, "the most one sign-in step waits on an identity provider in all (at most 10)"
     ),
     "IDP_METADATA_CACHE_SECONDS": Setting(float, 300.0, "how long provider discovery and JWKS are cached"),
+    "SOCIAL_MAX_REQUESTS_PER_IP": Setting(
+        int, 300, "social sign-in requests per client IP and App in the window, each of authorize and callback"
+    ),
 }
 
 

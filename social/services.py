@@ -62,7 +62,6 @@ DEFAULT_SCOPES = {
     "microsoft": ["openid", "email", "profile"],
     "github": ["read:user", "user:email"],
 }
-_MICROSOFT_ISSUER_RE = re.compile(r"^https://login\.microsoftonline\.com/[A-Za-z0-9.-]{1,100}/v2\.0$")
 
 
 def callback_url() -> str:
@@ -147,9 +146,14 @@ def _issuer_validate(kind: str, issuer: Any) -> str | None:
     if kind == "microsoft":
         if issuer is None:
             return oidc.MICROSOFT_ISSUER
-        if not isinstance(issuer, str) or not _MICROSOFT_ISSUER_RE.fullmatch(issuer):
+        if isinstance(issuer, str):
+            issuer = issuer.lower()
+        if not isinstance(issuer, str) or not oidc.MICROSOFT_ISSUER_RE.fullmatch(issuer):
             raise validation_error(
-                "issuer", "invalid", "must be https://login.microsoftonline.com/{tenant}/v2.0 (or omitted: common)"
+                "issuer",
+                "invalid",
+                "must be https://login.microsoftonline.com/{tenant}/v2.0 where {tenant} is the directory (tenant) "
+                "id, a GUID, or common, organizations or consumers; omitted means common",
             )
         return issuer
     if issuer is None:

@@ -470,11 +470,15 @@ def _github_identity(tokens: dict[str, Any], deadline: Deadline, meta: dict[str,
         raise ProviderRefused("token_missing")
     headers = {"Authorization": f"Bearer {access}", "Accept": "application/vnd.github+json"}
     status, user = http_json(meta["userinfo_endpoint"], deadline=deadline, headers=headers)
-    if status != 200 or not isinstance(user, dict) or not isinstance(user.get("id"), int):
+    if status != 200:
         raise ProviderRefused(f"userinfo_http_{status}")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), int) or isinstance(user.get("id"), bool):
+        raise ProviderRefused("userinfo_malformed")
     status, emails = http_json(meta["emails_endpoint"], deadline=deadline, headers=headers)
-    if status != 200 or not isinstance(emails, list):
+    if status != 200:
         raise ProviderRefused(f"emails_http_{status}")
+    if not isinstance(emails, list):
+        raise ProviderRefused("emails_malformed")
     primary = next((e for e in emails if isinstance(e, dict) and e.get("primary") is True), None)
     email = primary.get("email") if primary is not None else None
     name = user.get("name") or user.get("login") or ""

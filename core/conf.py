@@ -49,6 +49,9 @@ DECLARED: dict[str, Setting] = {
     "AUDIT_SEAL_SECONDS": Setting(
         float, 5.0, "how often a serving process seals new audit events into the hash chain (0: never)"
     ),
+    "SOCIAL_MAX_REQUESTS_PER_IP": Setting(
+        int, 300, "social sign-in requests per client IP and App in the window, each of authorize and callback"
+    ),
 }
 
 

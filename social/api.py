@@ -181,10 +181,22 @@ def _single(request: HttpRequest, name: str) -> str | None:
     return values[0] if values else None
 
 
-def _redirect(location: str) -> HttpResponse:
+def _redirect(location: str, cookie: services.BrowserCookie | None = None) -> HttpResponse:
     response = HttpResponseRedirect(location)
     for name, value in _NO_STORE.items():
         response[name] = value
+    if cookie is not None:
+        # HttpOnly: no script reads it; SameSite=Lax: sent on the provider's top-level redirect
+        # back, not on cross-site subrequests; Secure (and __Host-) whenever PUBLIC_URL is https.
+        response.set_cookie(
+            cookie.name,
+            cookie.value,
+            max_age=cookie.max_age,
+            path="/",
+            secure=cookie.secure,
+            httponly=True,
+            samesite="Lax",
+        )
     return response
 
 
@@ -218,10 +230,13 @@ class AuthorizeRedirectView(_BrowserView):
         auth=[],
         responses={
             302: OpenApiResponse(
-                description="To the provider; or, once redirect_uri is trusted, back to it with "
-                "error=access_denied|temporarily_unavailable|invalid_request&state=…"
+                description="To the provider, setting the HttpOnly, SameSite=Lax cookie "
+                "`heimdall_signin_{flow}` (`__Host-`-prefixed and Secure over https, 10 minutes) that binds "
+                "the sign-in to this browser; or, once redirect_uri is trusted, back to it with "
+                "error=access_denied|temporarily_unavailable|invalid_request&state=… (no cookie)"
             ),
             400: OpenApiResponse(OAuthErrorSerializer, description="invalid_request: unknown app or unregistered redirect_uri"),
+            429: OpenApiResponse(OAuthErrorSerializer, description="too_many_attempts (Retry-After): per client IP and App"),
         },
     )
     def get(self, request: Request) -> Response:  # documentation only; see handle()
@@ -230,7 +245,7 @@ class AuthorizeRedirectView(_BrowserView):
     def handle(self, request: HttpRequest) -> HttpResponse:
         names = ("app", "provider", "redirect_uri", "state", "code_challenge", "code_challenge_method", "invite")
         params = {name: _single(request, name) for name in names}
-        location = services.authorize_start(
+        outcome = services.authorize_start(
             app_slug=params["app"],
             provider_id=params["provider"],
             redirect_uri=params["redirect_uri"],
@@ -239,7 +254,7 @@ class AuthorizeRedirectView(_BrowserView):
             code_challenge_method=params["code_challenge_method"],
             invite=params["invite"],
         )
-        return _redirect(location)
+        return _redirect(outcome.location, outcome.cookie)
 
 
 class CallbackView(_BrowserView):
@@ -254,8 +269,15 @@ class CallbackView(_BrowserView):
         ],
         auth=[],
         responses={
-            302: OpenApiResponse(description="To redirect_uri?code=…&state=…, or ?error=…&state=…"),
-            400: OpenApiResponse(OAuthErrorSerializer, description="invalid_request: unknown, used or expired state"),
+            302: OpenApiResponse(
+                description="To redirect_uri?code=…&state=…, or ?error=…&state=…; clears the sign-in cookie"
+            ),
+            400: OpenApiResponse(
+                OAuthErrorSerializer,
+                description="invalid_request: unknown, used or expired state, or a browser without the "
+                "sign-in cookie of the browser that started it (the sign-in stays usable by that one)",
+            ),
+            429: OpenApiResponse(OAuthErrorSerializer, description="too_many_attempts (Retry-After): per client IP and App"),
         },
     )
     def get(self, request: Request) -> Response:  # documentation only; see handle()
@@ -263,12 +285,15 @@ class CallbackView(_BrowserView):
 
     def handle(self, request: HttpRequest) -> HttpResponse:
         try:
-            location = services.callback_finish(
-                state=_single(request, "state"), code=_single(request, "code"), error=_single(request, "error")
+            outcome = services.callback_finish(
+                state=_single(request, "state"),
+                code=_single(request, "code"),
+                error=_single(request, "error"),
+                cookies=request.COOKIES,
             )
         except ApiError as exc:
             return error_response(exc)
-        return _redirect(location)
+        return _redirect(outcome.location, outcome.clear_cookie)
 
 
 # ---- /v1/me/identities ----------------------------------------------------------------------------------

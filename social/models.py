@@ -50,7 +50,8 @@ class SocialLink(TenantModel):
 
 class AuthorizationFlow(TenantModel):
     """A sign-in between /v1/oauth/authorize and /v1/oauth/callback: found by the digest of
-    Heimdall's own `state`; single use; ten minutes at most."""
+    Heimdall's own `state`; single use; ten minutes at most; bound to the browser that started
+    it by the digest of a random value that only that browser holds, in a cookie."""
 
     id = models.CharField(primary_key=True, max_length=40, default=id_factory("afl"), editable=False)
     state_digest = models.CharField(max_length=64, unique=True)
@@ -59,6 +60,7 @@ class AuthorizationFlow(TenantModel):
     client_state = models.TextField()
     code_challenge = models.CharField(max_length=128)  # the client's, for Heimdall's own code
     nonce = models.CharField(max_length=64)
+    browser_digest = models.CharField(max_length=64, default="")  # "" (older rows) matches no cookie
     verifier_encrypted = models.TextField()  # Heimdall's PKCE verifier towards the provider
     invite_id = models.CharField(max_length=40, null=True)
     expires_at = models.DateTimeField()

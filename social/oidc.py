@@ -18,6 +18,7 @@ import hmac
 import http.client
 import ipaddress
 import json
+import re
 import socket
 import threading
 import time
@@ -40,8 +41,15 @@ _LOOPBACK_NAMES = frozenset({"localhost"})
 
 GOOGLE_ISSUER = "https://accounts.google.com"
 MICROSOFT_ISSUER = "https://login.microsoftonline.com/common/v2.0"
+_MICROSOFT_PREFIX = "https://login.microsoftonline.com/"
+_GUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_GUID_RE = re.compile(f"^{_GUID}$")
+# A Microsoft issuer names one tenant by its id, or one of the multi-tenant endpoints.
+MICROSOFT_ISSUER_RE = re.compile(rf"^https://login\.microsoftonline\.com/(common|organizations|consumers|{_GUID})/v2\.0$")
 # Microsoft's multi-tenant endpoints publish `{tenantid}` in their issuer; each token names its own.
-_MICROSOFT_MULTI = ("common", "organizations", "consumers")
+_MICROSOFT_TEMPLATE = _MICROSOFT_PREFIX + "{tenantid}/v2.0"
+# The tenant of personal Microsoft accounts (the `consumers` endpoint signs in only these).
+MICROSOFT_CONSUMERS_TENANT = "9188040d-6c67-4c5b-b112-36a304b66dad"
 GITHUB_ENDPOINTS = {
     "authorization_endpoint": "https://github.com/login/oauth/authorize",
     "token_endpoint": "https://github.com/login/oauth/access_token",
@@ -256,19 +264,53 @@ class ProviderConfig:
     scopes: tuple[str, ...]
 
 
-def _issuer_matches(expected: str, actual: Any, *, kind: str, tenant: Any = None) -> bool:
+def _microsoft_segment(issuer: str) -> str:
+    match = MICROSOFT_ISSUER_RE.fullmatch(issuer)
+    return match.group(1) if match else ""
+
+
+def _microsoft_tenant_allowed(segment: str, tenant: Any) -> bool:
+    """Whether a token of tenant `tenant` may sign in through the configured `segment`: one
+    tenant's own id; `common` any tenant; `organizations` any but personal accounts;
+    `consumers` personal accounts only."""
+    if not isinstance(tenant, str) or not _GUID_RE.fullmatch(tenant):
+        return False
+    if segment == "common":
+        return True
+    if segment == "organizations":
+        return tenant != MICROSOFT_CONSUMERS_TENANT
+    if segment == "consumers":
+        return tenant == MICROSOFT_CONSUMERS_TENANT
+    return tenant == segment
+
+
+def _issuer_matches(expected: str, actual: Any, *, kind: str) -> bool:
+    """The discovery document's issuer against the configured one."""
     if not isinstance(actual, str):
         return False
-    if kind == "google" and actual == "accounts.google.com":
-        actual = GOOGLE_ISSUER
     if kind == "microsoft":
-        prefix = "https://login.microsoftonline.com/"
-        segment = expected[len(prefix) :].split("/", 1)[0] if expected.startswith(prefix) else ""
-        if segment in _MICROSOFT_MULTI:
-            template = expected.replace(f"/{segment}/", "/{tenantid}/")
-            if tenant is None:  # the discovery document publishes the template itself
-                return actual in (template, expected)
-            return isinstance(tenant, str) and actual == template.replace("{tenantid}", tenant)
+        segment = _microsoft_segment(expected)
+        if segment in ("common", "organizations"):  # these publish the template
+            return actual == _MICROSOFT_TEMPLATE
+        if segment == "consumers":  # the personal-accounts tenant, or the template
+            return actual in (_MICROSOFT_TEMPLATE, f"{_MICROSOFT_PREFIX}{MICROSOFT_CONSUMERS_TENANT}/v2.0")
+    return hmac.compare_digest(expected.encode(), actual.encode())
+
+
+def _token_issuer_matches(expected: str, claims: dict[str, Any], *, kind: str) -> bool:
+    """An ID token's `iss` against the configured issuer. Microsoft: the token must name its
+    tenant (`tid`, a GUID the configured endpoint admits) and `iss` must be exactly that
+    tenant's issuer, never the `{tenantid}` template itself."""
+    actual = claims.get("iss")
+    if not isinstance(actual, str):
+        return False
+    if kind == "microsoft":
+        tenant = claims.get("tid")
+        return _microsoft_tenant_allowed(_microsoft_segment(expected), tenant) and hmac.compare_digest(
+            actual.encode(), f"{_MICROSOFT_PREFIX}{tenant}/v2.0".encode()
+        )
+    if kind == "google" and actual == "accounts.google.com":  # Google's ID tokens use either form
+        actual = GOOGLE_ISSUER
     return hmac.compare_digest(expected.encode(), actual.encode())
 
 
@@ -387,7 +429,7 @@ def id_token_verify(
     except jwt.PyJWTError:
         raise ProviderRefused("id_token_invalid") from None
     assert config.issuer is not None
-    if not _issuer_matches(config.issuer, claims.get("iss"), kind=config.kind, tenant=claims.get("tid")):
+    if not _token_issuer_matches(config.issuer, claims, kind=config.kind):
         raise ProviderRefused("id_token_issuer")
     audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     if len(audiences) > 1 and claims.get("azp") != config.client_id:
@@ -400,13 +442,24 @@ def id_token_verify(
     return claims
 
 
-def _identity_from_claims(claims: dict[str, Any]) -> ProviderIdentity:
+def _identity_from_claims(claims: dict[str, Any], kind: str) -> ProviderIdentity:
+    """Who signed in. Microsoft: the subject is qualified by the tenant (`tid:sub`, as Microsoft
+    advises), and since Entra ID lets a tenant's admin set any email on a user ("nOAuth"), its
+    email counts as verified only with `email_verified: true` or `xms_edov: true` (the tenant
+    owns the email's domain), optional claims the App registration must ask for."""
     email = claims.get("email")
     name = claims.get("name")
+    subject = claims["sub"]
+    verified = claims.get("email_verified") is True
+    if kind == "microsoft":
+        subject = f"{claims['tid']}:{subject}"
+        verified = verified or claims.get("xms_edov") is True
+        if len(subject) > 255:
+            raise ProviderRefused("id_token_subject")
     return ProviderIdentity(
-        subject=claims["sub"],
+        subject=subject,
         email=email if isinstance(email, str) and email else None,
-        email_verified=claims.get("email_verified") is True,
+        email_verified=verified,
         name=name[:200] if isinstance(name, str) else "",
     )
 
@@ -417,11 +470,15 @@ def _github_identity(tokens: dict[str, Any], deadline: Deadline, meta: dict[str,
         raise ProviderRefused("token_missing")
     headers = {"Authorization": f"Bearer {access}", "Accept": "application/vnd.github+json"}
     status, user = http_json(meta["userinfo_endpoint"], deadline=deadline, headers=headers)
-    if status != 200 or not isinstance(user, dict) or not isinstance(user.get("id"), int):
+    if status != 200:
         raise ProviderRefused(f"userinfo_http_{status}")
+    if not isinstance(user, dict) or not isinstance(user.get("id"), int) or isinstance(user.get("id"), bool):
+        raise ProviderRefused("userinfo_malformed")
     status, emails = http_json(meta["emails_endpoint"], deadline=deadline, headers=headers)
-    if status != 200 or not isinstance(emails, list):
+    if status != 200:
         raise ProviderRefused(f"emails_http_{status}")
+    if not isinstance(emails, list):
+        raise ProviderRefused("emails_malformed")
     primary = next((e for e in emails if isinstance(e, dict) and e.get("primary") is True), None)
     email = primary.get("email") if primary is not None else None
     name = user.get("name") or user.get("login") or ""
@@ -442,4 +499,4 @@ def identity_fetch(
     if config.kind == "github":
         return _github_identity(tokens, deadline, meta)
     claims = id_token_verify(config, meta, tokens.get("id_token"), nonce=nonce, deadline=deadline)
-    return _identity_from_claims(claims)
+    return _identity_from_claims(claims, config.kind)

@@ -8,6 +8,12 @@ and a PKCE verifier towards the provider) and sends the browser to the provider.
 provider's code, verifies the ID token, finds or makes the member, and sends the browser back to
 the client's redirect URI with a one-time Heimdall code (tokens.codes) and the client's state.
 
+The sign-in is bound to the browser that started it: `/v1/oauth/authorize` hands that browser a
+short-lived cookie holding a random value whose digest the flow keeps, and the callback refuses
+(problem+json, audited, without using the flow up) a browser that does not bring it. So a
+callback URL carrying someone else's state and code (login CSRF, a leaked URL) signs nobody in.
+Both endpoints are throttled per client IP and App (`SOCIAL_MAX_REQUESTS_PER_IP`).
+
 Errors before the redirect URI is trusted are problem+json; after, they travel to it as
 `error` (access_denied, temporarily_unavailable, invalid_request) with the client's state.
 Every refusal is recorded in the App's audit log with its reason; no secret or code ever is.
@@ -15,8 +21,11 @@ Every refusal is recorded in the App's audit log with its reason; no secret or c
 
 from __future__ import annotations
 
+import hmac
 import re
 import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -29,7 +38,8 @@ from accounts.models import Membership
 from accounts.services import email_normalize, last_login_record, user_create
 from audit.actions import Action
 from audit.services import audit_record
-from core import crypto
+from core import context, crypto, throttle
+from core.conf import heimdall_settings
 from core.context import Actor, system_scope, tenant_scope
 from core.errors import ApiError, conflict, not_found, oauth_error, validation_error
 from invites.services import invite_join, invite_join_refused, invite_pending_id
@@ -52,11 +62,73 @@ DEFAULT_SCOPES = {
     "microsoft": ["openid", "email", "profile"],
     "github": ["read:user", "user:email"],
 }
-_MICROSOFT_ISSUER_RE = re.compile(r"^https://login\.microsoftonline\.com/[A-Za-z0-9.-]{1,100}/v2\.0$")
 
 
 def callback_url() -> str:
     return f"{settings.PUBLIC_URL}/v1/oauth/callback"
+
+
+# ---- browser binding and throttling ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrowserCookie:
+    """The cookie that binds a sign-in to the browser that started it (set by the view)."""
+
+    name: str
+    value: str
+    max_age: int
+    secure: bool
+
+
+@dataclass(frozen=True)
+class AuthorizeOutcome:
+    location: str
+    cookie: BrowserCookie | None = None  # set only when the browser goes on to the provider
+
+
+@dataclass(frozen=True)
+class CallbackOutcome:
+    location: str
+    clear_cookie: BrowserCookie | None = None
+
+
+def _cookie_secure() -> bool:
+    return str(settings.PUBLIC_URL).startswith("https://")
+
+
+def browser_cookie_name(flow_id: str) -> str:
+    """One cookie per flow, so two sign-ins in two tabs do not undo each other. Over https the
+    `__Host-` prefix makes the browser refuse one set by a sibling domain (no cookie tossing)."""
+    return ("__Host-" if _cookie_secure() else "") + f"heimdall_signin_{flow_id}"
+
+
+def _browser_digest(value: str) -> str:
+    return crypto.secret_digest("oauth-browser:" + value)
+
+
+def _flow_limits(endpoint: str, app_key: str) -> list[throttle.Limit]:
+    ip = context.request_info().ip
+    if not ip:
+        return []
+    key = f"soc{endpoint}:" + crypto.secret_digest(f"social-{endpoint}:{app_key}:{ip}")[:64]
+    return [throttle.Limit(key, heimdall_settings.SOCIAL_MAX_REQUESTS_PER_IP)]
+
+
+def _throttle(endpoint: str, app_key: str) -> None:
+    """Count this request (every one: each may start provider calls and write a flow and audit
+    events) against the client IP in this App; 429 `too_many_attempts` past the limit."""
+    try:
+        throttle.attempt(limits=_flow_limits(endpoint, app_key))
+    except ApiError as exc:
+        retry = exc.headers.get("Retry-After", "60")
+        raise ApiError(
+            exc.status,
+            exc.code,
+            f"Too many sign-in requests from this address. Retry in {retry} seconds.",
+            headers=exc.headers,
+            oauth=True,
+        ) from None
 
 
 # ---- providers ---------------------------------------------------------------------------------------
@@ -74,9 +146,14 @@ def _issuer_validate(kind: str, issuer: Any) -> str | None:
     if kind == "microsoft":
         if issuer is None:
             return oidc.MICROSOFT_ISSUER
-        if not isinstance(issuer, str) or not _MICROSOFT_ISSUER_RE.fullmatch(issuer):
+        if isinstance(issuer, str):
+            issuer = issuer.lower()
+        if not isinstance(issuer, str) or not oidc.MICROSOFT_ISSUER_RE.fullmatch(issuer):
             raise validation_error(
-                "issuer", "invalid", "must be https://login.microsoftonline.com/{tenant}/v2.0 (or omitted: common)"
+                "issuer",
+                "invalid",
+                "must be https://login.microsoftonline.com/{tenant}/v2.0 where {tenant} is the directory (tenant) "
+                "id, a GUID, or common, organizations or consumers; omitted means common",
             )
         return issuer
     if issuer is None:
@@ -278,9 +355,11 @@ def authorize_start(
     code_challenge: str | None,
     code_challenge_method: str | None,
     invite: str | None,
-) -> str:
-    """Where to send the browser: the provider, or (once the redirect URI is trusted) back to
-    the client with an error. Raises ApiError (problem+json) while it is not trusted."""
+) -> AuthorizeOutcome:
+    """Where to send the browser: the provider (with the cookie binding the sign-in to this
+    browser), or (once the redirect URI is trusted) back to the client with an error. Raises
+    ApiError (problem+json) while it is not trusted, and 429 past the per-IP limit."""
+    _throttle("authorize", (app_slug or "")[:63])
     app = App.objects.filter(slug=app_slug).first() if app_slug and len(app_slug) <= 63 else None
     if app is None:
         raise _untrusted("app", "app must be the slug of an existing App.")
@@ -293,14 +372,15 @@ def authorize_start(
         )
         raise _untrusted("redirect_uri", "redirect_uri must be one of the App's registered redirectUris, exactly.")
 
-    def refuse(error: str, reason: str, description: str) -> str:
+    def refuse(error: str, reason: str, description: str) -> AuthorizeOutcome:
         _record(
             app,
             Action.SOCIAL_AUTHORIZE_REFUSED,
             {"reason": reason, "redirectUri": redirect_uri},
             target=("identity_provider", (provider_id or "")[:40] or None),
         )
-        return _error_redirect(redirect_uri, error, description, state if state and len(state) <= MAX_STATE else None)
+        client_state = state if state and len(state) <= MAX_STATE else None
+        return AuthorizeOutcome(_error_redirect(redirect_uri, error, description, client_state))
 
     if not state or len(state) > MAX_STATE:
         return refuse("invalid_request", "state_invalid", f"state is required (at most {MAX_STATE} characters).")
@@ -331,6 +411,7 @@ def authorize_start(
         return refuse("temporarily_unavailable", f"provider_misconfigured:{exc.reason}", "The identity provider is unavailable.")
 
     own_state, nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(48)
+    browser = secrets.token_urlsafe(32)
     now = timezone.now()
     with transaction.atomic(), tenant_scope(app):
         AuthorizationFlow.objects.filter(expires_at__lt=now - _PURGE_AFTER).delete()
@@ -342,6 +423,7 @@ def authorize_start(
             client_state=state,
             code_challenge=code_challenge,
             nonce=nonce,
+            browser_digest=_browser_digest(browser),
             invite_id=invite_id,
             expires_at=now + FLOW_TTL,
         )
@@ -366,7 +448,10 @@ def authorize_start(
     }
     if provider.kind in OIDC_KINDS:
         query["nonce"] = nonce
-    return _with_query(meta["authorization_endpoint"], query)
+    cookie = BrowserCookie(
+        name=browser_cookie_name(flow.id), value=browser, max_age=int(FLOW_TTL.total_seconds()), secure=_cookie_secure()
+    )
+    return AuthorizeOutcome(_with_query(meta["authorization_endpoint"], query), cookie)
 
 
 class _Denied(Exception):
@@ -385,39 +470,64 @@ _PROVIDER_ERRORS = {
 }
 
 
-def callback_finish(*, state: str | None, code: str | None, error: str | None) -> str:
+def callback_finish(
+    *, state: str | None, code: str | None, error: str | None, cookies: Mapping[str, str]
+) -> CallbackOutcome:
     """Where to send the browser after the provider: the client's redirect URI with a Heimdall
-    code and the client's state, or with an error. An unknown, used or expired state is a
-    problem+json 400 (no redirect URI can be trusted)."""
-    if not state or len(state) > 200:
+    code and the client's state, or with an error. An unknown, used or expired state, or a
+    browser without the cookie /v1/oauth/authorize gave the one that started this sign-in, is a
+    problem+json 400 (no redirect can be trusted); 429 past the per-IP limit."""
+    digest = crypto.secret_digest("oauth-state:" + state) if state and len(state) <= 200 else None
+    app_key = "-"
+    if digest is not None:
+        with system_scope():  # which App's limit counts this request (a read; the flow is locked below)
+            app_key = AuthorizationFlow.objects.filter(state_digest=digest).values_list("app_id", flat=True).first() or "-"
+    _throttle("callback", app_key)
+    if digest is None:
         raise _untrusted("state", "state is missing or unknown: start the sign-in again.")
+    binding: str | None = None
     with transaction.atomic():
         with system_scope():  # found by the digest of Heimdall's own state; then runs in its App
             flow = (
                 AuthorizationFlow.objects.select_for_update(of=("self",))
                 .select_related("app", "provider")
-                .filter(state_digest=crypto.secret_digest("oauth-state:" + state))
+                .filter(state_digest=digest)
                 .first()
             )
         if flow is None:
             raise _untrusted("state", "state is missing or unknown: start the sign-in again.")
         stale = "state_reused" if flow.used_at is not None else "state_expired" if flow.expires_at <= timezone.now() else None
         if stale is None:
-            flow.used_at = timezone.now()
-            flow.save(update_fields=["used_at"])
+            cookie = cookies.get(browser_cookie_name(flow.id))
+            if not cookie or len(cookie) > 200:
+                binding = "browser_binding_missing"
+            elif not hmac.compare_digest(_browser_digest(cookie), flow.browser_digest):
+                binding = "browser_binding_mismatch"
+            else:  # only the browser that started it uses the flow up
+                flow.used_at = timezone.now()
+                flow.save(update_fields=["used_at"])
     app, provider = flow.app, flow.provider
     if stale is not None:
         _record(app, Action.SOCIAL_LOGIN_FAILED, {"reason": stale, "flow": flow.id}, target=("identity_provider", provider.id))
         raise _untrusted("state", "This sign-in was already completed or has expired: start again.")
+    if binding is not None:
+        _record(app, Action.SOCIAL_LOGIN_FAILED, {"reason": binding, "flow": flow.id}, target=("identity_provider", provider.id))
+        raise oauth_error(
+            "invalid_request",
+            "This sign-in was started in another browser (or this browser blocks its cookie): "
+            "start it again here.",
+            errors=[{"field": "cookie", "code": binding, "message": "the sign-in cookie is missing or does not match"}],
+        )
+    clear = BrowserCookie(name=browser_cookie_name(flow.id), value="", max_age=0, secure=_cookie_secure())
 
-    def refuse(error_code: str, reason: str, description: str, **extra: Any) -> str:
+    def refuse(error_code: str, reason: str, description: str, **extra: Any) -> CallbackOutcome:
         _record(
             app,
             Action.SOCIAL_LOGIN_FAILED,
             {"reason": reason, "flow": flow.id, **extra},
             target=("identity_provider", provider.id),
         )
-        return _error_redirect(flow.redirect_uri, error_code, description, flow.client_state)
+        return CallbackOutcome(_error_redirect(flow.redirect_uri, error_code, description, flow.client_state), clear)
 
     if error:
         mapped = _PROVIDER_ERRORS.get(error, "access_denied")
@@ -471,7 +581,7 @@ def callback_finish(*, state: str | None, code: str | None, error: str | None) -
             code_challenge=flow.code_challenge,
             via=provider.id,
         )
-    return _with_query(flow.redirect_uri, {"code": heimdall_code, "state": flow.client_state})
+    return CallbackOutcome(_with_query(flow.redirect_uri, {"code": heimdall_code, "state": flow.client_state}), clear)
 
 
 def _member_for(

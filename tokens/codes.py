@@ -79,11 +79,12 @@ def _invalid_grant(detail: str) -> ApiError:
 
 
 def authorization_code_redeem(
-    *, raw: str, redirect_uri: str, code_verifier: str, client: ClientCredentials | None, scope: Any
+    *, raw: str, redirect_uri: str, code_verifier: str | None, client: ClientCredentials | None, scope: Any
 ) -> dict[str, Any]:
-    """Exchange a code for the member's tokens (a new session), or refuse with `invalid_grant`.
-    `client` (already authenticated, optional: PKCE protects public clients) must be of the
-    code's App."""
+    """Exchange a code for the member's tokens (a new session), or refuse with `invalid_grant`
+    (`invalid_request` when the verifier is missing). `client` (already authenticated,
+    optional: PKCE protects public clients) must be of the code's App. Every refusal of a code
+    that exists burns it and is audited with its reason."""
     digest = crypto.secret_digest(raw) if raw.startswith(_PREFIX) and len(raw) <= 200 else None
     refusal: tuple[str, str] | None = None
     with transaction.atomic():
@@ -98,6 +99,7 @@ def authorization_code_redeem(
                 )
         if row is None:
             raise _invalid_grant("The authorization code is not valid.")
+        error = "invalid_grant"
         app, membership = row.app, row.membership
         now = timezone.now()
         with tenant_scope(app):
@@ -123,6 +125,9 @@ def authorization_code_redeem(
                     refusal = ("wrong_client", "The authorization code was not issued for this client's App.")
                 elif not hmac.compare_digest(redirect_uri, row.redirect_uri):
                     refusal = ("redirect_uri_mismatch", "redirect_uri differs from the authorization request's.")
+                elif not code_verifier:
+                    error = "invalid_request"
+                    refusal = ("code_verifier_missing", "code_verifier is required: Heimdall codes are PKCE (S256) bound.")
                 elif not PKCE_RE.fullmatch(code_verifier) or not hmac.compare_digest(
                     pkce_s256(code_verifier), row.code_challenge
                 ):
@@ -151,5 +156,5 @@ def authorization_code_redeem(
                     target_id=row.id,
                     changes={"reason": refusal[0], "user": membership.id},
                 )
-                raise_after = _invalid_grant(refusal[1])
+                raise_after = oauth_error(error, refusal[1])
     raise raise_after

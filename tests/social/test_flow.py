@@ -3,8 +3,6 @@ Heimdall's callback -> the client's redirect URI with a one-time code -> the tok
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -148,20 +146,31 @@ def test_unknown_app_is_a_problem(api, social):
 
 
 @pytest.mark.parametrize(
-    ("overrides", "error"),
+    ("overrides", "error", "reason"),
     [
-        ({"state": None}, "invalid_request"),
-        ({"code_challenge": None}, "invalid_request"),
-        ({"code_challenge_method": "plain"}, "invalid_request"),
-        ({"code_challenge": "short"}, "invalid_request"),
-        ({"provider": "idp_nope"}, "invalid_request"),
+        ({"state": None}, "invalid_request", "state_invalid"),
+        ({"state": "s" * 1001}, "invalid_request", "state_invalid"),
+        ({"code_challenge": None}, "invalid_request", "pkce_challenge"),
+        ({"code_challenge_method": None}, "invalid_request", "pkce_method"),
+        ({"code_challenge_method": "plain"}, "invalid_request", "pkce_method"),
+        ({"code_challenge": "short"}, "invalid_request", "pkce_challenge"),
+        ({"provider": "idp_nope"}, "invalid_request", "unknown_provider"),
+        ({"provider": None}, "invalid_request", "unknown_provider"),
+        ({"invite": "hmd_inv_nope"}, "access_denied", "invite_not_found"),
     ],
 )
-def test_bad_authorize_requests_go_back_to_the_trusted_redirect_uri(api, social, overrides, error):
+def test_bad_authorize_requests_go_back_to_the_trusted_redirect_uri(api, social, overrides, error, reason):
     response = social.authorize(**overrides)
     assert response.status_code == 302
     assert response["Location"].startswith(REDIRECT_URI + "?")
     assert f"error={error}" in response["Location"]
+    events = audit_events(api, social.app, action="social.authorize_refused")
+    assert events[0]["changes"]["reason"] == reason
+
+
+def test_repeated_authorize_parameters_are_a_problem(api, social):
+    response = api.get(f"/v1/oauth/authorize?app={social.app.slug}&app={social.app.slug}")
+    oauth_problem(response, 400, "invalid_request")
 
 
 def test_state_mismatch_at_the_callback_is_a_problem(api, social):
@@ -173,6 +182,34 @@ def test_state_mismatch_at_the_callback_is_a_problem(api, social):
     # the genuine state works once, and only once
     assert "code" in landed_query(social.callback(back))
     oauth_problem(social.callback(back), 400, "invalid_request")
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "state_reused"
+
+
+def test_an_expired_state_is_a_problem_and_audited(api, social):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from core.context import system_scope
+    from social.models import AuthorizationFlow
+
+    create_user(api, social.app, "alice@example.com")
+    back = social.through_provider(social.authorize())
+    with system_scope():
+        AuthorizationFlow.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    oauth_problem(social.callback(back), 400, "invalid_request")
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "state_expired"
+
+
+def test_a_code_the_provider_refuses_is_access_denied_and_audited(api, social):
+    create_user(api, social.app, "alice@example.com")
+    back = social.through_provider(social.authorize())
+    result = landed_query(social.callback(back.replace("code=pcode-", "code=forged-")))
+    assert (result["error"], result["state"]) == ("access_denied", "client-state-xyz")
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "token_refused_http_400"
 
 
 def landed_query(response):
@@ -186,6 +223,8 @@ def test_provider_error_travels_to_the_client(api, social):
     state = back.split("state=")[1]
     result = landed_query(api.get(f"/v1/oauth/callback?error=access_denied&state={state}"))
     assert (result["error"], result["state"]) == ("access_denied", "client-state-xyz")
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "provider_error:access_denied"
 
 
 # ---- the ID token -----------------------------------------------------------------------------------------
@@ -238,29 +277,42 @@ def _heimdall(**values):
 
 def test_a_provider_that_is_down_is_temporarily_unavailable(api, social, idp):
     closed = create_provider(api, social.app, "http://127.0.0.1:9")  # nothing listens on the discard port
-    started = time.monotonic()
     response = social.authorize(provider=closed["id"])
-    assert time.monotonic() - started < 10
     assert response.status_code == 302 and "error=temporarily_unavailable" in response["Location"]
     assert "state=client-state-xyz" in response["Location"]
+    refused = audit_events(api, social.app, action="social.authorize_refused")
+    assert refused[0]["changes"]["reason"] == "provider_unavailable:unreachable"
 
 
 def test_a_provider_answering_5xx_is_temporarily_unavailable(api, social):
     create_user(api, social.app, "alice@example.com")
     social.idp.token_status = 503
     assert social.run()["error"] == "temporarily_unavailable"
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "provider_unavailable:http_503"
+
+
+def test_a_token_endpoint_that_is_down_at_the_callback_is_temporarily_unavailable(api, social, monkeypatch):
+    create_user(api, social.app, "alice@example.com")
+    document = {**social.idp.discovery(), "token_endpoint": "http://127.0.0.1:9/token"}  # nothing listens
+    monkeypatch.setattr(social.idp, "discovery", lambda: document)
+    result = social.run()
+    assert (result["error"], result["state"]) == ("temporarily_unavailable", "client-state-xyz")
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "provider_unavailable:unreachable"
 
 
 def test_a_slow_provider_is_given_up_on_within_the_bound(api, social):
     create_user(api, social.app, "alice@example.com")
     back = social.through_provider(social.authorize())
     social.idp.delay = 3.0
-    with _heimdall(IDP_HTTP_TIMEOUT_SECONDS=0.5, IDP_TOTAL_TIMEOUT_SECONDS=1.0):
-        started = time.monotonic()
+    # Each call may take 5 s, but the step as a whole only 1 s: the step's bound governs.
+    with _heimdall(IDP_HTTP_TIMEOUT_SECONDS=5.0, IDP_TOTAL_TIMEOUT_SECONDS=1.0):
         result = landed_query(social.callback(back))
-        elapsed = time.monotonic() - started
+    # The provider would have answered (successfully) after 3 s, within the per-call timeout: a
+    # timeout means Heimdall gave up first, at the step's bound (no wall-clock assertion: the
+    # outcome and its reason prove it).
     assert result["error"] == "temporarily_unavailable"
-    assert elapsed < 2.0
     failed = audit_events(api, social.app, action="social.login_failed")
     assert failed[0]["changes"]["reason"] == "provider_unavailable:timeout"
 
@@ -279,11 +331,21 @@ def test_code_verifier_missing_or_wrong(api, social):
     create_user(api, social.app, "alice@example.com")
     code = social.run()["code"]
     oauth_problem(social.redeem(code, verifier=None), 400, "invalid_request")
+    failed = audit_events(api, social.app, action="authorization_code.redeem_failed")
+    assert failed[0]["changes"]["reason"] == "code_verifier_missing"
+    oauth_problem(social.redeem(code), 400, "invalid_grant")  # a refused redemption burns the code
+
+    code = social.run()["code"]
     oauth_problem(social.redeem(code, verifier="w" * 50), 400, "invalid_grant")
-    # a refused redemption burns the code
-    oauth_problem(social.redeem(code), 400, "invalid_grant")
     failed = audit_events(api, social.app, action="authorization_code.redeem_failed")
     assert failed[0]["changes"]["reason"] == "code_verifier_mismatch"
+    oauth_problem(social.redeem(code), 400, "invalid_grant")
+    for malformed in ("short", "w" * 129, "not allowed chars!" * 4):
+        code = social.run()["code"]
+        oauth_problem(social.redeem(code, verifier=malformed), 400, "invalid_grant")
+    reasons = [e["changes"]["reason"] for e in audit_events(api, social.app, action="authorization_code.redeem_failed")]
+    assert reasons[:3] == ["code_verifier_mismatch"] * 3
+    assert len(audit_events(api, social.app, action="authorization_code.reuse_detected")) == 2
 
 
 def test_redirect_uri_must_match_at_the_token_endpoint(api, social):

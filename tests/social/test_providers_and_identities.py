@@ -199,3 +199,31 @@ def test_github_unverified_primary_email_is_refused(api, github):
     create_user(api, github.app, "octo@example.com")
     github.idp.github_emails = [{"email": "octo@example.com", "primary": True, "verified": False}]
     assert github.run()["error"] == "access_denied"
+
+
+def test_github_without_a_primary_email_is_refused_and_audited(api, github):
+    create_user(api, github.app, "octo@example.com")
+    github.idp.github_emails = [{"email": "octo@example.com", "primary": False, "verified": True}]
+    assert github.run()["error"] == "access_denied"
+    failed = audit_events(api, github.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "email_missing"
+
+
+def test_github_links_by_account_id_not_by_login_or_email(api, github):
+    user = create_user(api, github.app, "octo@example.com")
+    assert claims_of(github.sign_in()["access_token"])["sub"] == user["id"]
+    # renamed, and another primary email (even unverified): the account id still finds the member
+    github.idp.github_user = {"id": 4242, "login": "renamed", "name": "Renamed"}
+    github.idp.github_emails = [{"email": "new@example.com", "primary": True, "verified": False}]
+    assert claims_of(github.sign_in()["access_token"])["sub"] == user["id"]
+    # a different account claiming the same login is someone else
+    github.idp.github_user = {"id": 9999, "login": "octo"}
+    assert github.run()["error"] == "access_denied"
+
+
+def test_github_with_a_malformed_user_answer_is_refused(api, github):
+    create_user(api, github.app, "octo@example.com")
+    github.idp.github_user = {"id": "4242", "login": "octo"}  # GitHub's ids are numbers
+    assert github.run()["error"] == "access_denied"
+    failed = audit_events(api, github.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "userinfo_malformed"

@@ -14,9 +14,8 @@ def authorization_code_grant(request: GrantRequest) -> dict[str, Any]:
     code, redirect_uri, verifier = request.get("code"), request.get("redirect_uri"), request.get("code_verifier")
     if not code or not redirect_uri:
         raise oauth_error("invalid_request", "The authorization_code grant needs code and redirect_uri.")
-    if not verifier:
-        raise oauth_error("invalid_request", "code_verifier is required: Heimdall codes are PKCE (S256) bound.")
-    # A confidential client sent along authenticates first; public clients rely on PKCE.
+    # A confidential client sent along authenticates first; public clients rely on PKCE. A
+    # missing code_verifier is refused by the redemption, which audits it and burns the code.
     client = authenticated_client(request) if request.has_client else None
     return authorization_code_redeem(
         raw=code, redirect_uri=redirect_uri, code_verifier=verifier, client=client, scope=request.get("scope")

@@ -68,5 +68,8 @@ def public_jwk(algorithm: str, public_key: Any, *, kid: str) -> dict[str, Any]:
         jwk = ECAlgorithm.to_jwk(public_key, as_dict=True)
     else:
         jwk = OKPAlgorithm.to_jwk(public_key, as_dict=True)
+    # PyJWT adds `key_ops: ["verify"]` to RSA keys; RFC 7517 (4.3) says not to send both `use`
+    # and `key_ops`, so every key carries `use: sig` alone.
+    jwk.pop("key_ops", None)
     jwk.update({"kid": kid, "use": "sig", "alg": algorithm})
     return jwk

@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 from core.auth import current_principal
 from core.serializers import StrictSerializer, rfc3339
 from tenants import services
-from tenants.models import App
+from tenants.models import SIGNING_ALGORITHMS, App
 
 
 class AppSettingsSerializer(serializers.Serializer):
@@ -41,6 +41,14 @@ class AppSettingsSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text="Days audit events are kept (manage.py audit_prune); null keeps them forever.",
+    )
+    signingAlgorithm = serializers.ChoiceField(
+        choices=list(SIGNING_ALGORITHMS),
+        required=False,
+        help_text=(
+            "JWS algorithm of signing keys generated from now on (default RS256). Existing keys keep "
+            "theirs: the next rotation publishes a key of this algorithm, the one after makes it sign."
+        ),
     )
 
 

@@ -10,6 +10,9 @@ from core.ids import id_factory
 
 OPERATOR_SLUG = "heimdall"
 
+# JWS algorithms of signing keys (tokens.algorithms): the values of the `signingAlgorithm` setting.
+SIGNING_ALGORITHMS = ("RS256", "ES256", "EdDSA")
+
 DEFAULT_SETTINGS: dict[str, Any] = {
     "accessTokenTtlSeconds": 900,
     "refreshTokenTtlSeconds": 2_592_000,
@@ -24,6 +27,10 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "inviteUrlTemplate": None,
     # Days audit events are kept (`manage.py audit_prune`); None keeps them forever.
     "auditRetentionDays": None,
+    # Algorithm of the signing keys generated from now on (one of SIGNING_ALGORITHMS). Changing it
+    # changes no existing key: the next rotation publishes a key of the new algorithm as the next
+    # key, and the rotation after that makes it sign.
+    "signingAlgorithm": "RS256",
 }
 
 

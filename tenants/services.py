@@ -18,7 +18,7 @@ from audit.services import audit_record
 from core.changes import AppChanged, publish
 from core.context import Actor
 from core.errors import ApiError, conflict, not_found
-from tenants.models import DEFAULT_SETTINGS, OPERATOR_SLUG, App
+from tenants.models import DEFAULT_SETTINGS, OPERATOR_SLUG, SIGNING_ALGORITHMS, App
 
 SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
 
@@ -160,6 +160,11 @@ def settings_validate(raw: Any) -> dict[str, Any]:
         elif name == "auditRetentionDays":
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650):
                 raise _setting_error(name, "out_of_range", "must be null or an integer from 1 to 3650")
+        elif name == "signingAlgorithm":
+            # Exact names only ("es256", "ES384", "HS256", "none" are refused): it becomes the JWS
+            # `alg` of every key generated from now on.
+            if not isinstance(value, str) or value not in SIGNING_ALGORITHMS:
+                raise _setting_error(name, "invalid_choice", f"must be one of {', '.join(SIGNING_ALGORITHMS)}")
         cleaned[name] = value
     return cleaned
 

@@ -34,5 +34,5 @@ def fast_signing_keys() -> Iterator[None]:
         handed_out += 1
         return keys[handed_out - 1]
 
-    with mock.patch("tokens.keys.rsa.generate_private_key", pooled):
+    with mock.patch("tokens.algorithms.rsa.generate_private_key", pooled):
         yield

@@ -2,6 +2,13 @@
 
 Lifecycle of an App's keys: `next` (published, not yet signing) -> `current` (signing; exactly
 one per App) -> `retired` (published until `retire_until`, when every token it signed has expired).
+
+Each key has one algorithm (tokens.algorithms), taken from the App's `signingAlgorithm` setting
+when the key is generated. Changing the setting changes no existing key: the next rotation
+generates the fresh *next* key with the new algorithm (published from then on), and the rotation
+after that makes it sign. So a key of a new algorithm is always in the JWKS before it signs
+anything, exactly as with same-algorithm rotation, and older keys keep verifying their tokens
+until they are retired (or revoked).
 """
 
 from __future__ import annotations
@@ -13,7 +20,6 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import transaction
 from django.utils import timezone
 
@@ -26,14 +32,15 @@ from core.context import Actor, tenant_scope
 from core.errors import ApiError
 from core.ids import new_id
 from tenants.models import App
+from tokens import algorithms
 from tokens.models import SigningKey
 from tokens.state import AppSnapshot, get_state
 
 
 def _new_signing_key(*, app: App, status: str) -> SigningKey:
-    private = rsa.generate_private_key(
-        public_exponent=65537, key_size=heimdall_settings.SIGNING_KEY_BITS
-    )
+    """A fresh key pair of the algorithm the App's `signingAlgorithm` setting names now."""
+    algorithm = app.setting("signingAlgorithm")
+    private = algorithms.generate_private_key(algorithm, rsa_bits=heimdall_settings.SIGNING_KEY_BITS)
     kid = new_id("key")
     der = private.private_bytes(
         serialization.Encoding.DER,
@@ -47,6 +54,7 @@ def _new_signing_key(*, app: App, status: str) -> SigningKey:
         app=app,
         kid=kid,
         status=status,
+        algorithm=algorithm,
         public_pem=public_pem.decode(),
         private_key_encrypted=crypto.encrypt_private_key(der, key_id=kid),
         activated_at=timezone.now() if status == SigningKey.Status.CURRENT else None,
@@ -66,6 +74,11 @@ def signing_keys_provision(*, app: App) -> None:
 def signing_keys_rotate(*, app: App, actor: Actor, revoke: bool = False) -> SigningKey:
     """Promote the published next key to signing, publish a fresh next key, retire the old one.
 
+    The promoted key keeps the algorithm it was generated with (it has been published since);
+    the fresh next key has the algorithm the App's `signingAlgorithm` setting names now. After a
+    change of the setting, the first rotation publishes a key of the new algorithm and the second
+    makes it sign.
+
     The retired public key stays in the JWKS until every token it signed has expired (the longest
     lifetime any token can have, plus a minute of clock skew); then it is deleted.
 
@@ -74,6 +87,7 @@ def signing_keys_rotate(*, app: App, actor: Actor, revoke: bool = False) -> Sign
     change reaches it, and the JWKS stops listing it.
     """
     with tenant_scope(app):
+        app.refresh_from_db(fields=["settings"])  # `signingAlgorithm` as committed now
         keys = {k.status: k for k in SigningKey.objects.select_for_update().exclude(status="retired")}
         now = timezone.now()
         old = keys.get(SigningKey.Status.CURRENT)
@@ -96,7 +110,12 @@ def signing_keys_rotate(*, app: App, actor: Actor, revoke: bool = False) -> Sign
             actor=actor,
             target_type="signing_key",
             target_id=promoted.kid,
-            changes={"retired": old_kid, "next": fresh.kid},
+            changes={
+                "retired": old_kid,
+                "next": fresh.kid,
+                "algorithm": promoted.algorithm,
+                "nextAlgorithm": fresh.algorithm,
+            },
         )
         if old_kid is not None and revoke:
             audit_record(
@@ -130,7 +149,9 @@ def access_token_sign(
     act: dict[str, str] | None = None,
     extra: dict[str, Any] | None = None,
 ) -> tuple[str, dict[str, Any]]:
-    """Sign an RFC 9068 access token with the App's current key. Pure: writes nothing."""
+    """Sign an RFC 9068 access token with the App's current key, with that key's algorithm (which
+    is not necessarily the App's `signingAlgorithm` setting: see the module doc). Pure: writes
+    nothing."""
     if app.signing_kid is None:
         raise ApiError(500, "no_signing_key", "This App has no signing key. Run rotate_signing_keys.")
     now = int(time.time())
@@ -158,7 +179,8 @@ def access_token_sign(
     if extra:
         claims.update(extra)
     key = get_state().private_key(app.signing_kid)
-    token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": app.signing_kid, "typ": "at+jwt"})
+    algorithm = algorithms.algorithm_of_private_key(key)
+    token = jwt.encode(claims, key, algorithm=algorithm, headers={"kid": app.signing_kid, "typ": "at+jwt"})
     return token, claims
 
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from jwt.algorithms import RSAAlgorithm
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,6 +14,7 @@ from rest_framework.views import APIView
 
 from core.errors import ApiError
 from tenants.models import App
+from tokens.algorithms import public_jwk
 from tokens.grants import GRANTS
 from tokens.keys import published_keys
 from tokens.state import issuer_for
@@ -36,18 +35,19 @@ class JwksView(APIView):
         operation_id="jwks",
         tags=["oauth"],
         summary="The App's JSON Web Key Set",
-        description="Current signing key, the next one, and retired keys whose tokens may still be alive.",
+        description=(
+            "Current signing key, the next one, and retired keys whose tokens may still be alive. "
+            "Each key carries its own `alg` (RS256: kty RSA; ES256: kty EC, crv P-256; EdDSA: "
+            "kty OKP, crv Ed25519), `use: sig` and `kid`."
+        ),
         responses={200: OpenApiResponse(description="RFC 7517 JWK Set")},
     )
     def get(self, request: Request, slug: str) -> Response:
         app = _public_app(slug)
         keys = []
         for key in published_keys(app=app):
-            public_key = load_pem_public_key(key.public_pem.encode())
-            assert isinstance(public_key, RSAPublicKey)
-            jwk = RSAAlgorithm.to_jwk(public_key, as_dict=True)
-            jwk.update({"kid": key.kid, "use": "sig", "alg": "RS256"})
-            keys.append(jwk)
+            # A key not of its algorithm's kind raises (500) rather than being published wrongly.
+            keys.append(public_jwk(key.algorithm, load_pem_public_key(key.public_pem.encode()), kid=key.kid))
         return Response({"keys": keys}, headers={"Cache-Control": "public, max-age=300"})
 
 

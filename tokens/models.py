@@ -9,10 +9,12 @@ from django.db import models
 from core.ids import id_factory
 from core.tenancy import TenantModel
 from rbac.holders import role_holders_register
+from tenants.models import SIGNING_ALGORITHMS
 
 
 class SigningKey(TenantModel):
-    """One RS256 key pair of an App. The private half is stored encrypted (core.crypto).
+    """One key pair of an App, for one JWS algorithm (tokens.algorithms: RS256, ES256 or EdDSA,
+    fixed at generation). The private half is stored encrypted (core.crypto).
 
     Lifecycle: `next` (published, not yet signing) -> `current` (signing; exactly one per App)
     -> `retired` (published until `retire_until`, when every token it signed has expired).
@@ -25,6 +27,11 @@ class SigningKey(TenantModel):
 
     kid = models.CharField(primary_key=True, max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices)
+    # The one `alg` this key signs and verifies. Keys made before algorithms were selectable are
+    # RS256 (the database default, also for rows inserted in bulk without it).
+    algorithm = models.CharField(
+        max_length=8, choices=[(a, a) for a in SIGNING_ALGORITHMS], default="RS256", db_default="RS256"
+    )
     public_pem = models.TextField()
     private_key_encrypted = models.TextField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -75,7 +75,9 @@ class DiscoveryView(APIView):
                 "response_types_supported": ["code"],
                 "grant_types_supported": sorted(GRANTS),
                 "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+                # "none": public callers — the password grant, and authorization codes, which
+                # PKCE's code_verifier binds to whoever started the sign-in (RFC 8414 §2).
+                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
                 "introspection_endpoint_auth_methods_supported": [
                     "client_secret_basic",
                     "client_secret_post",

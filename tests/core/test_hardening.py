@@ -252,6 +252,11 @@ def test_discovery_lists_only_implemented_features(api, acme, name):
         "revocation_endpoint_auth_methods_supported",
     }
     assert metadata["issuer"] == f"http://testserver/v1/apps/{acme.slug}"
+    # Codes are redeemed, and passwords signed in, without client authentication; introspection
+    # and revocation always authenticate a client.
+    assert metadata["token_endpoint_auth_methods_supported"] == ["client_secret_basic", "client_secret_post", "none"]
+    assert "none" not in metadata["introspection_endpoint_auth_methods_supported"]
+    assert "none" not in metadata["revocation_endpoint_auth_methods_supported"]
 
 
 # ---- 8. deleting an App deletes the identities it leaves behind -------------------------------------------

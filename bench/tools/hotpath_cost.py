@@ -13,11 +13,19 @@ For each path (client-credentials issuance, password sign-in, authorize) it repo
 - for issuance, the **audit INSERT** alone: `EXPLAIN (ANALYZE, BUFFERS, WAL)` of the same row
   in a rolled-back transaction (median execution ms, WAL records and bytes, shared buffers hit),
   which is what an index costs;
-- for sign-in, the bare Argon2id `verify` of the same hash in the same process, and the ratio.
+- for sign-in, the bare Argon2id `verify` of the same hash in the same process, and the ratio;
+  with `--threads N`, sign-ins and bare verifications in N threads of this process, alternated
+  (the server's workers x threads, in one process);
+- garbage collections per 1,000 requests by generation, and the longest full collection
+  (`--gc-freeze` first moves everything loaded so far to the permanent generation).
+
+`--pyinstrument` prints a call tree per path (pyinstrument importable, e.g. from
+bench/.venv-tools via PYTHONPATH); `CPROFILE=1` prints cProfile's top functions by own time.
 
 With `--callgrind`, run it under `valgrind --tool=callgrind --instr-atstart=no`: only the
 measured loops are counted (collection is switched on and off with callgrind_control), which
-gives Python-side instruction counts per request that do not depend on the machine's load.
+gives Python-side instruction counts per request that do not depend on the machine's load
+(add `--separate-threads=yes` to leave the change follower's thread out: use the `-01` files).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/<empty db> SECRET_KEY=<32+ chars> \\
     PYTHONPATH=.:bench .venv/bin/python bench/tools/hotpath_cost.py -n 600
@@ -217,6 +225,16 @@ def main() -> None:
 
     def report(name: str, request: Callable[[], tuple[int, Any]], n: int) -> None:
         timing = timed(request, n, args.batches, name)
+        if os.environ.get("CPROFILE"):
+            import cProfile
+            import pstats
+
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(n):
+                request()
+            profile.disable()
+            pstats.Stats(profile).sort_stats("tottime").print_stats(25)
         if args.pyinstrument:
             from pyinstrument import Profiler
 

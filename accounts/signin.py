@@ -92,9 +92,18 @@ def _login_failed(app: App | None, who: dict[str, Any], reason: str, user_id: st
         )
 
 
-def password_sign_in(*, app_slug: str, username: str, password: str, issue: Issue, client_id: str | None) -> dict[str, Any]:
+def password_sign_in(
+    *, app_slug: str, username: str, password: str, issue: Issue, client_id: str | None, app: App | None = None
+) -> dict[str, Any]:
     """Check a member's password in App `app_slug` (throttled); on success record the sign-in and
-    `issue` the session's tokens in one transaction. `client_id` was authenticated already."""
+    `issue` the session's tokens in one transaction. `client_id` was authenticated already; `app`
+    is the App of that slug when the caller has read it already (None: read here).
+
+    Beyond the Argon2id verification, a successful sign-in costs 10 round trips: the throttle's
+    hit (one autocommitted INSERT) and count (one query), the membership, then one transaction
+    (BEGIN, the two events and the refresh token, the throttle reset, the last-login update,
+    COMMIT). The statements that lock rows other sign-ins also lock (the member's throttle rows,
+    the membership) come last, so a sign-in holds those locks only for its COMMIT."""
     try:
         email = email_normalize(username, field="username")
     except ApiError:
@@ -102,7 +111,8 @@ def password_sign_in(*, app_slug: str, username: str, password: str, issue: Issu
     limits = sign_in_limits(app_slug=app_slug[:63], email=email or username.strip().lower()[:254])
     recorded = throttle.attempt(limits=limits)
 
-    app = App.objects.filter(slug=app_slug).first() if len(app_slug) <= 63 else None
+    if app is None or app.slug != app_slug:
+        app = App.objects.filter(slug=app_slug).first() if len(app_slug) <= 63 else None
     membership = None
     if app is not None and email is not None:
         with tenant_scope(app):  # this App's membership of that email, with its own password
@@ -123,12 +133,10 @@ def password_sign_in(*, app_slug: str, username: str, password: str, issue: Issu
         _login_failed(app, who, reason, membership.id)
         raise _invalid_grant()
 
+    updates: dict[str, Any] = {"last_login_at": timezone.now()}
+    if membership.password_hash and needs_rehash(membership.password_hash):
+        updates["password_hash"] = HASHER.hash(password)
     with transaction.atomic(), tenant_scope(app):
-        throttle.success(limits=limits, recorded=recorded)
-        updates: dict[str, Any] = {"last_login_at": timezone.now()}
-        if membership.password_hash and needs_rehash(membership.password_hash):
-            updates["password_hash"] = HASHER.hash(password)
-        Membership.objects.filter(pk=membership.pk, password_hash=membership.password_hash).update(**updates)
         audit_record(
             app=app,
             action=Action.USER_LOGIN_SUCCEEDED,
@@ -137,7 +145,11 @@ def password_sign_in(*, app_slug: str, username: str, password: str, issue: Issu
             target_id=membership.id,
             changes={"email": email},
         )
-        return issue(app, membership, new_id("ses"), client_id, None)
+        tokens = issue(app, membership, new_id("ses"), client_id, None)
+        # Row locks shared with concurrent sign-ins of this member, taken last (see above).
+        throttle.success(limits=limits, recorded=recorded)
+        Membership.objects.filter(pk=membership.pk, password_hash=membership.password_hash).update(**updates)
+        return tokens
 
 
 # ---- refresh grant -----------------------------------------------------------------------------

@@ -16,10 +16,31 @@ class AuditEventImmutable(RuntimeError):
 
 
 class AuditEvent(TenantModel):
-    """What happened, who did it, to what, and from where. Never edited after insert."""
+    """What happened, who did it, to what, and from where. Never edited after insert.
+
+    Every token issuance inserts one row, so each index here is paid on the hot path (and again
+    when the row is sealed: that UPDATE changes indexed columns, so it is not HOT). The indexes
+    are exactly what the queries need (migration 0003_audit_index_diet says which query uses
+    which); anything else is left out:
+
+    - the primary key (`id`, time-ordered): single-row access, and the id order of everything;
+    - `(app, -id)`: the list API's default page, newest first, and deleting an App's events
+      (so the foreign key needs no index of its own: `db_index=False` on `app`);
+    - `(app, action, -id)`, `(app, actor_id, -id)`, `(app, target_id, -id)`: the list API's
+      filters, each selective enough that a scan of the App's whole log would be the alternative;
+    - `audit_event_unsealed`, partial: the sealer's work queue;
+    - `(app, seq)` unique, partial on sealed rows (unsealed rows have no position, so they do not
+      enter it at insert): the chain walk, export and prune, and the no-fork guarantee;
+    - on PostgreSQL, a BRIN index on `occurred_at` (since/until filters, prune by age): rows are
+      appended in time order, so a few summary pages serve time ranges, and an insert into an
+      unsummarised range costs nothing. On PostgreSQL no `varchar_pattern_ops` copies of `id`
+      and `app_id` either: nothing searches them with LIKE.
+    """
 
     id = models.CharField(primary_key=True, max_length=40, default=id_factory("evt"), editable=False)
-    occurred_at = models.DateTimeField(db_index=True)
+    # Covered by the (app, -id) index below.
+    app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, related_name="+", db_index=False)
+    occurred_at = models.DateTimeField()
     action = models.CharField(max_length=64)
     actor_type = models.CharField(max_length=16)
     actor_id = models.CharField(max_length=64, null=True, blank=True)
@@ -47,7 +68,10 @@ class AuditEvent(TenantModel):
         ]
         constraints = [
             # Two sealers can never give two events one position: the chain cannot fork.
-            models.UniqueConstraint(fields=["app", "seq"], name="audit_event_app_seq_unique"),
+            # Partial: an unsealed event (seq null) has no position and costs no entry here.
+            models.UniqueConstraint(
+                fields=["app", "seq"], condition=models.Q(seq__isnull=False), name="audit_event_app_seq_unique"
+            ),
         ]
 
     def save(self, *args: Any, **kwargs: Any) -> None:

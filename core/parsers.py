@@ -23,6 +23,8 @@ def unstorable(text: str) -> bool:
     Unicode that UTF-8 can encode."""
     if NUL in text:
         return True
+    if text.isascii():  # O(1) in CPython: ASCII holds no surrogate
+        return False
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -43,6 +45,10 @@ def scan(data: Any) -> str | None:
     """The path (`a.b[2]`, "body" for the top level) of the first string, key or value, that
     contains NUL; None when there is none. Raises TooDeep beyond MAX_DEPTH. Iterative, so a
     deep document cannot exhaust the stack here."""
+    if type(data) is dict:
+        flat = _scan_flat(data)
+        if flat is not _NOT_FLAT:
+            return flat
     stack: list[tuple[Any, str, int]] = [(data, "", 0)]
     while stack:
         value, path, depth = stack.pop()
@@ -63,6 +69,25 @@ def scan(data: Any) -> str | None:
             if depth >= MAX_DEPTH:
                 raise TooDeep(f"JSON nests more than {MAX_DEPTH} levels")
             stack.extend(reversed([(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]))
+    return None
+
+
+_NOT_FLAT: Any = object()
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _scan_flat(data: dict[Any, Any]) -> str | None:
+    """`scan` of the common body, one object of scalars (every hot endpoint's), in the same order
+    (keys first, then string values) without building a path per key; _NOT_FLAT otherwise."""
+    for key, value in data.items():
+        if type(key) is not str or type(value) not in _SCALARS:
+            return _NOT_FLAT
+    for key in data:
+        if unstorable(key):
+            return printable(key)
+    for key, value in data.items():
+        if type(value) is str and unstorable(value):
+            return printable(key) or "body"
     return None
 
 

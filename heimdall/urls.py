@@ -19,7 +19,6 @@ handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
 
 v1: list[URLPattern | URLResolver] = [
-    *hot_paths,
     *apps_router.urls,
     path("", include("tokens.urls")),
     path("", include("tenants.urls")),
@@ -32,6 +31,9 @@ v1: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    # The hot paths at the root, before the /v1 include: resolving them is one pattern match
+    # instead of two resolver levels (~10% of a /v1/authorize call went to URL resolution).
+    *(path(f"v1/{route.pattern}", route.callback) for route in hot_paths),
     path("v1/", include(v1)),
     path("healthz", health.healthz),
     path("readyz", health.readyz),

@@ -34,4 +34,6 @@ def password_grant(request: GrantRequest) -> dict[str, Any]:
             grant_type="password",
         )
 
-    return password_sign_in(app_slug=app_slug, username=username, password=password, issue=issue, client_id=client_id)
+    return password_sign_in(
+        app_slug=app_slug, username=username, password=password, issue=issue, client_id=client_id, app=app
+    )

@@ -16,10 +16,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from django.db import transaction
-
 from audit.actions import Action
-from audit.services import audit_record
+from audit.services import audit_record_durable
 from core.context import Actor
 from core.errors import ApiError, oauth_error
 from tokens.grants.base import GrantRequest, authenticated_client, invalid_scope
@@ -115,21 +113,21 @@ def token_exchange_grant(request: GrantRequest) -> dict[str, Any]:
         act={"sub": agent.id},
         extra=extra,
     )
-    with transaction.atomic():
-        audit_record(
-            app_id=agent.app_id,
-            action=Action.TOKEN_ISSUED,
-            actor=Actor("client", agent.id),
-            target_type="token",
-            target_id=issued["jti"],
-            changes={
-                "grantType": GRANT_TYPE,
-                "subject": claims["sub"],
-                "actor": agent.id,
-                "scope": issued["scope"],
-                "expiresIn": ttl,
-            },
-        )
+    # The only write: one autocommitted INSERT, committed before the token is answered.
+    audit_record_durable(
+        app_id=agent.app_id,
+        action=Action.TOKEN_ISSUED,
+        actor=Actor("client", agent.id),
+        target_type="token",
+        target_id=issued["jti"],
+        changes={
+            "grantType": GRANT_TYPE,
+            "subject": claims["sub"],
+            "actor": agent.id,
+            "scope": issued["scope"],
+            "expiresIn": ttl,
+        },
+    )
     return {
         "access_token": token,
         "issued_token_type": ACCESS_TOKEN_TYPE,

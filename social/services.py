@@ -392,7 +392,7 @@ def callback_finish(*, state: str | None, code: str | None, error: str | None) -
     if not state or len(state) > 200:
         raise _untrusted("state", "state is missing or unknown: start the sign-in again.")
     with transaction.atomic():
-        with system_scope():  # found by the digest of Heimdall's own state; then runs in its App
+        with system_scope(reason="found by the digest of Heimdall's own state; then runs in its App"):
             flow = (
                 AuthorizationFlow.objects.select_for_update(of=("self",))
                 .select_related("app", "provider")
@@ -404,7 +404,8 @@ def callback_finish(*, state: str | None, code: str | None, error: str | None) -
         stale = "state_reused" if flow.used_at is not None else "state_expired" if flow.expires_at <= timezone.now() else None
         if stale is None:
             flow.used_at = timezone.now()
-            flow.save(update_fields=["used_at"])
+            with tenant_scope(flow.app):  # the flow's own App (on PostgreSQL, RLS admits only it)
+                flow.save(update_fields=["used_at"])
     app, provider = flow.app, flow.provider
     if stale is not None:
         _record(app, Action.SOCIAL_LOGIN_FAILED, {"reason": stale, "flow": flow.id}, target=("identity_provider", provider.id))

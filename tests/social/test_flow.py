@@ -326,7 +326,7 @@ def test_an_expired_code_is_refused(api, social):
 
     create_user(api, social.app, "alice@example.com")
     code = social.run()["code"]
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         AuthorizationCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     oauth_problem(social.redeem(code), 400, "invalid_grant")
 

@@ -53,7 +53,7 @@ def reader_token(api: Any, acme: Any) -> str:
 def _behind_its_back(acme: Any, permissions: list[str]) -> None:
     """Change the role in the database as another process would, before this one's follower
     has read the change log (no local notification)."""
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert Role.objects.filter(app_id=acme.id, name="reader").update(permissions=permissions) == 1
 
 

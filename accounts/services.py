@@ -141,7 +141,7 @@ def refresh_tokens_revoke(*, tokens: Any, end_sessions: bool = True) -> int:
     rows = list(tokens.filter(revoked_at__isnull=True).values_list("id", "app", "family"))
     if not rows:
         return 0
-    with system_scope():  # exactly the rows just read through the caller's (scoped) queryset
+    with system_scope(reason="exactly the rows just read through the caller's (scoped) queryset"):
         RefreshToken.objects.filter(pk__in=[r[0] for r in rows]).update(revoked_at=timezone.now())
     if end_sessions:
         _sessions_end(sessions=sorted({(r[1], r[2]) for r in rows}, key=lambda pair: pair[1]))
@@ -174,7 +174,7 @@ def user_create(
     hashed = password_hash(password) if password is not None else hashed_password
     with transaction.atomic(), tenant_scope(app):
         validate_role_names(app=app, roles=roles, field="roles", ceiling=ceiling)
-        with system_scope():  # identities are global; only their memberships are per App
+        with system_scope(reason="identities are global; only their memberships are per App"):
             identity = Identity.objects.select_for_update().filter(email=email).first()
         if identity is None:
             try:
@@ -291,13 +291,13 @@ def user_delete(*, app: App, actor: Actor, user_id: str, ceiling: Ceiling | None
     """Remove the membership (its refresh tokens go with it); the identity goes with its last one."""
     with transaction.atomic(), tenant_scope(app):
         found = membership_get(user_id=user_id)
-        with system_scope():  # lock the person first: a concurrent add must not race the cleanup
+        with system_scope(reason="lock the person first: a concurrent add must not race the cleanup"):
             Identity.objects.select_for_update().filter(pk=found.identity_id).first()
         membership = _locked(user_id)
         _holder_check(app, membership, ceiling)
         identity_id = membership.identity_id
         membership.delete()
-        with system_scope():  # is the identity still a member anywhere?
+        with system_scope(reason="is the identity still a member anywhere?"):
             if not Membership.objects.filter(identity_id=identity_id).exists():
                 Identity.objects.filter(pk=identity_id).delete()
         _audit(app, actor, Action.USER_DELETED, user_id, {"email": found.identity.email})
@@ -376,7 +376,7 @@ _BATCH = 500  # ids per IN (...) when deleting an App's orphaned identities
 def identities_lock_for_app(*, app_id: str) -> list[str]:
     """Lock the identities of an App's members (so no App adds a membership to one while the
     App is deleted; user creation locks the identity too). Returns their ids."""
-    with system_scope():  # identities span Apps; exactly those with a membership of this App
+    with system_scope(reason="identities span Apps; exactly those with a membership of this App"):
         return list(
             Identity.objects.select_for_update(of=("self",))
             .filter(memberships__app_id=app_id)
@@ -389,7 +389,7 @@ def identities_release(*, identity_ids: list[str]) -> int:
     """After an App's memberships (and their passwords) are gone: delete the identities it leaves
     with no membership, as deleting a last membership does. Returns how many were deleted."""
     deleted = 0
-    with system_scope():  # the identities locked by identities_lock_for_app
+    with system_scope(reason="the identities locked by identities_lock_for_app"):
         for start in range(0, len(identity_ids), _BATCH):
             batch = identity_ids[start : start + _BATCH]
             deleted += (

@@ -161,7 +161,7 @@ def refresh_token_rotate(*, raw: str, client_id: str | None, issue: Issue) -> di
     digest = crypto.secret_digest(raw)
     refusal: tuple[str, str] | None = None
     with transaction.atomic():
-        with system_scope():  # the token names its App; it is found by digest
+        with system_scope(reason="the token names its App; it is found by digest"):
             row = (
                 RefreshToken.objects.select_for_update()
                 .select_related("app", "membership")
@@ -225,7 +225,7 @@ def refresh_token_revoke(*, caller: Any, token: str) -> bool:
     if not token.startswith(crypto.SECRET_PREFIXES["refresh_token"]):
         return False
     with transaction.atomic():
-        with system_scope():  # found by digest, then required to belong to the caller's App
+        with system_scope(reason="found by digest, then required to belong to the caller's App"):
             row = (
                 RefreshToken.objects.select_related("app", "membership")
                 .filter(digest=crypto.secret_digest(token))
@@ -270,7 +270,7 @@ def refresh_token_create(
 def refresh_token_introspect(*, app_id: str, token: str) -> dict[str, Any] | None:
     if not token.startswith(crypto.SECRET_PREFIXES["refresh_token"]):
         return None
-    with system_scope():  # found by digest, then required to belong to the caller's App
+    with system_scope(reason="found by digest, then required to belong to the caller's App"):
         row = (
             RefreshToken.objects.select_related("membership", "app")
             .filter(digest=crypto.secret_digest(token))

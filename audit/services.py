@@ -29,6 +29,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -134,8 +135,22 @@ def audit_record(
             app_id=app_id, action=action, actor=actor, target_type=target_type, target_id=target_id, changes=changes
         )
     )
-    event.save()
+    with _in_log_of(app_id):
+        event.save()
     return event
+
+
+@contextmanager
+def _in_log_of(app_id: str) -> Iterator[None]:
+    """Where an event of `app_id` may be written: the current context when it is that App; else
+    (an operator's change logged in the target App, a token issued before any App is in context)
+    system scope, as the row-level-security policy admits a row of the App in context only."""
+    current = context.current_app()
+    if current is not None and current.pk == app_id:
+        yield
+    else:
+        with system_scope(reason="audit: the event goes in the log the caller names (an operator's in another App's)"):
+            yield
 
 
 _COLUMNS = (
@@ -200,7 +215,7 @@ def audit_record_durable(
         if name in ("changes", "occurred_at"):  # JSON and time zone handling as the ORM does them
             value = _field(name).get_db_prep_save(value, connection)
         params.append(value)
-    with connection.cursor() as cursor:
+    with _in_log_of(app_id), connection.cursor() as cursor:
         cursor.execute(_insert_sql(), params)
     return event_id
 
@@ -253,7 +268,7 @@ def _head_locked(app_id: str) -> AuditChainHead:
 
 
 def _seal_batch(app_id: str, limit: int) -> int:
-    with system_scope(), transaction.atomic():
+    with system_scope(reason="sealing: one App, named by id, from requests and housekeeping"), transaction.atomic():
         head = _head_locked(app_id)
         events = list(AuditEvent.objects.filter(app_id=app_id, seq__isnull=True).order_by("id")[:limit])
         if not events:
@@ -297,7 +312,7 @@ def audit_chain_seal(*, app_id: str, batch_size: int = SEAL_BATCH) -> int:
 def audit_chain_seal_all() -> dict[str, int]:
     """Seal every App's pending events (periodic housekeeping); returns {app_id: sealed} for the
     Apps that had any. One App's failure is logged and does not stop the others."""
-    with system_scope():
+    with system_scope(reason="housekeeping: which Apps have unsealed events"):
         app_ids = list(
             AuditEvent.objects.filter(seq__isnull=True).order_by().values_list("app_id", flat=True).distinct()
         )
@@ -332,7 +347,7 @@ def _walk(app_id: str, head: AuditChainHead, from_seq: int | None, to_seq: int) 
 
     cursor = start
     while True:
-        with system_scope():
+        with system_scope(reason="chain walk: one App, named by id"):
             chunk = list(
                 AuditEvent.objects.filter(app_id=app_id, seq__gt=cursor, seq__lte=to_seq).order_by("seq")[
                     :VERIFY_CHUNK
@@ -353,7 +368,7 @@ def _walk(app_id: str, head: AuditChainHead, from_seq: int | None, to_seq: int) 
     if to_seq == head.seq:
         if expected_seq - 1 != head.seq or (expected_prev is not None and expected_prev != head.hash):
             return outcome(None, "head_mismatch")
-        with system_scope():
+        with system_scope(reason="chain walk: one App, named by id"):
             beyond = AuditEvent.objects.filter(app_id=app_id, seq__gt=head.seq).order_by("seq").first()
         if beyond is not None:
             return outcome(beyond.id, "beyond_head")
@@ -372,7 +387,7 @@ def audit_chain_verify(
     except AuditChainBroken:
         return ChainVerification(False, 0, 0, 0, "", None, "head_missing")
     for _attempt in range(3):
-        with system_scope():
+        with system_scope(reason="chain walk: one App, named by id"):
             head = AuditChainHead.objects.filter(app_id=app_id).first()
             if head is None:
                 orphan = AuditEvent.objects.filter(app_id=app_id, seq__isnull=False).order_by("seq").first()
@@ -384,7 +399,7 @@ def audit_chain_verify(
         if result.valid:
             return result
         # A prune that moved the checkpoint during the walk looks like a gap: walk again.
-        with system_scope():
+        with system_scope(reason="chain walk: one App, named by id"):
             unchanged = AuditChainHead.objects.filter(app_id=app_id, checkpoint_seq=head.checkpoint_seq).exists()
         if unchanged:
             return result
@@ -401,7 +416,7 @@ def audit_prune(*, app_id: str, older_than: datetime, actor: Actor, batch_size: 
     `audit.pruned` in the App's log.
     """
     audit_chain_seal(app_id=app_id)
-    with system_scope():
+    with system_scope(reason="prune: one App, named by id, from the command line"):
         head = AuditChainHead.objects.filter(app_id=app_id).first()
         if head is None:
             return 0
@@ -423,7 +438,7 @@ def audit_prune(*, app_id: str, older_than: datetime, actor: Actor, batch_size: 
         )
     deleted = 0
     while True:
-        with system_scope(), transaction.atomic():
+        with system_scope(reason="prune: one App, named by id, from the command line"), transaction.atomic():
             head = _head_locked(app_id)
             if head.checkpoint_seq >= upto:
                 return deleted
@@ -461,7 +476,7 @@ def audit_events_export(
     then those not sealed yet in id order. Seal first (`audit_chain_seal`) for a complete chain.
     `since` <= occurredAt < `until`."""
     size = chunk_size or EXPORT_CHUNK
-    with system_scope():
+    with system_scope(reason="export: one App, named by id"):
         events = AuditEvent.objects.filter(app_id=app_id)
     if since is not None:
         events = events.filter(occurred_at__gte=since)
@@ -470,7 +485,7 @@ def audit_events_export(
 
     def chunk(rows: Any) -> list[AuditEvent]:
         # The scope is left before the rows are yielded to the caller (a response being streamed).
-        with system_scope():
+        with system_scope(reason="export: one App, named by id"):
             return list(rows[:size])
 
     seq = 0

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 from core.openapi import register_extensions
 
@@ -9,3 +10,10 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         register_extensions()
+        # Imported here, not at the top: core.rls defines models (core.tenancy), which Django
+        # allows only once the app registry is populated (the documented place is ready()).
+        from core import rls
+
+        # Once per `migrate` (sender: this app), after every app's migrations: row-level security
+        # on every tenant-owned table, grants for the server's role.
+        post_migrate.connect(rls.after_migrate, sender=self, dispatch_uid="heimdall-rls")

@@ -7,6 +7,7 @@ commands and tests. Context variables keep concurrent threads (gunicorn gthread)
 from __future__ import annotations
 
 import contextvars
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import Any
 # The tenant is a `tenants.models.App`. core sits below every domain app, so it is held as `Any`
 # here; callers in the domain layers know its type.
 App = Any
+
+logger = logging.getLogger("heimdall.system_scope")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,8 @@ _request: contextvars.ContextVar[RequestInfo | None] = contextvars.ContextVar(
     "heimdall_request", default=None
 )
 _tenant: contextvars.ContextVar[Any] = contextvars.ContextVar("heimdall_tenant", default=None)
-_system: contextvars.ContextVar[bool] = contextvars.ContextVar("heimdall_system", default=False)
+# The reason of the innermost system scope, or "" outside one.
+_system: contextvars.ContextVar[str] = contextvars.ContextVar("heimdall_system", default="")
 
 
 def set_request(info: RequestInfo | None) -> contextvars.Token:
@@ -79,12 +83,22 @@ def reset_tenant(token: contextvars.Token) -> None:
 
 
 def in_system_scope() -> bool:
+    return bool(_system.get())
+
+
+def system_scope_reason() -> str:
+    """Why the current code sees every App's rows ("" outside a system scope)."""
     return _system.get()
 
 
 @contextmanager
 def tenant_scope(app: App) -> Iterator[App]:
-    """Run a block as App `app`: tenant-owned querysets see that App's rows only."""
+    """Run a block as App `app`: tenant-owned querysets see that App's rows only.
+
+    On PostgreSQL the database enforces the same (core.rls): the next statement runs with
+    `heimdall.app_id` set to this App's id, so even a query that escapes the tenant manager sees
+    this App's rows only.
+    """
     token = _tenant.set(app)
     try:
         yield app
@@ -93,13 +107,20 @@ def tenant_scope(app: App) -> Iterator[App]:
 
 
 @contextmanager
-def system_scope() -> Iterator[None]:
-    """The explicit escape hatch: tenant-owned querysets see every App's rows.
+def system_scope(reason: str) -> Iterator[None]:
+    """The explicit escape hatch: tenant-owned rows of every App are visible, to the tenant
+    manager and (on PostgreSQL) to the row-level-security policies (`heimdall.system`).
 
-    For operator and system code only (bootstrap, token verification caches, cross-App
-    identity checks). Every use names why in a comment at the call site.
+    For operator and system code only (bootstrap, the authorization-state cache loaders, lookups
+    by a globally unique digest). `reason` says why, in a few words; it is required, kept in context
+    (`system_scope_reason()`) and logged at DEBUG on logger `heimdall.system_scope`. It is not an
+    audit event: the scopes are entered by code on the hot paths (every cache miss of
+    /v1/authorize), not by a person, and the set of reasons is fixed in the source.
     """
-    token = _system.set(True)
+    if not isinstance(reason, str) or not reason.strip():
+        raise ValueError("system_scope() needs a reason: say why this code must see every App's rows")
+    logger.debug("system scope entered: %s", reason)
+    token = _system.set(reason)
     try:
         yield
     finally:

@@ -2,8 +2,11 @@
 
 Every tenant-owned model derives from `TenantModel`. Its default manager, `objects`, filters by
 the App in the request context; with no App in context it raises `TenantContextMissing` instead of
-returning every App's rows. `system_scope()` (see core.context) is the one explicit escape hatch.
-New rows created through `objects.create()` take the current App automatically.
+returning every App's rows. `system_scope(reason=...)` (see core.context) is the one explicit
+escape hatch. New rows created through `objects.create()` take the current App automatically.
+
+On PostgreSQL the database enforces the same isolation behind this manager (core.rls): every table
+of a TenantModel gets a row-level-security policy, applied after each migrate.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ class TenantManager(models.Manager):
         if app is None:
             raise TenantContextMissing(
                 f"{self.model.__name__} is tenant-owned but no App is in context. "
-                "Run inside core.context.tenant_scope(app), or system_scope() for operator code."
+                "Run inside core.context.tenant_scope(app), or system_scope(reason=...) for operator code."
             )
         return qs.filter(app_id=app.pk)
 

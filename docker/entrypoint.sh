@@ -24,6 +24,7 @@ fi
 
 if [ "$migrate" = true ]; then
   echo "entrypoint: applying migrations" >&2
+  # As DATABASE_MIGRATE_URL's role (the tables' owner) when it is set; the server keeps DATABASE_URL's.
   python manage.py migrate --noinput
   echo "entrypoint: bootstrapping the operator App" >&2
   python manage.py bootstrap

@@ -53,7 +53,8 @@ def app_delete(*, app: App, actor: Actor, operator_app: App) -> None:
     with transaction.atomic():
         # Lock its members' identities first, so no App adds a membership to one meanwhile.
         members = identities_lock_for_app(app_id=app.pk)
-        app_remove(app=app)
+        with tenant_scope(app):  # the cascade reads and deletes this App's rows (RLS: only those)
+            app_remove(app=app)
         identities_deleted = identities_release(identity_ids=members)
         audit_record(
             app=operator_app,

@@ -107,11 +107,31 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 else:
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's backend plus the row-level-security settings kept equal to the code's context.
+        DATABASES["default"]["ENGINE"] = "core.pgbackend"
     DATABASES["default"]["CONN_MAX_AGE"] = _env("DATABASE_CONN_MAX_AGE", int, 60)
     # Off by default: a health check is one more round trip on every request that touches the
     # database; a connection that died is replaced after the request it failed.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = _env("DATABASE_CONN_HEALTH_CHECKS", bool, False)
 DATABASES["default"]["TEST"] = {"NAME": _env("TEST_DATABASE_NAME", str, None)}
+
+# `manage.py migrate` connects with these credentials (the tables' owner) instead of
+# DATABASE_URL's, which then names a role that owns nothing and cannot bypass row-level security.
+# The same database: only the user, password, host and port are taken from it.
+DATABASE_MIGRATE_URL: str = _env("DATABASE_MIGRATE_URL", str, "")
+DATABASE_MIGRATE: dict[str, Any] | None = None
+if DATABASE_MIGRATE_URL:
+    try:
+        DATABASE_MIGRATE = environ.Env.db_url_config(DATABASE_MIGRATE_URL)
+    except Exception as exc:
+        raise ImproperlyConfigured(f"DATABASE_MIGRATE_URL is malformed: {exc}") from exc
+    if DATABASES["default"]["ENGINE"] != "core.pgbackend" or DATABASE_MIGRATE["ENGINE"] != (
+        "django.db.backends.postgresql"
+    ):
+        raise ImproperlyConfigured("DATABASE_MIGRATE_URL is for PostgreSQL: both URLs must be postgres://.")
+    if DATABASE_MIGRATE["NAME"] != DATABASES["default"]["NAME"]:
+        raise ImproperlyConfigured("DATABASE_MIGRATE_URL must name the same database as DATABASE_URL.")
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -163,7 +163,7 @@ def _find(token: Any, *, lock: bool) -> Invite | None:
         crypto.secret_digest("hmd_inv_" + "0" * 43)  # the same work as a well-formed token
         return None
     digest = crypto.secret_digest(token)
-    with system_scope():  # found by digest across Apps; everything after runs in its App
+    with system_scope(reason="found by digest across Apps; everything after runs in its App"):
         rows = Invite.objects.select_related("app").filter(digest=digest)
         if lock:
             rows = rows.select_for_update(of=("self",))

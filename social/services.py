@@ -480,14 +480,14 @@ def callback_finish(
     digest = crypto.secret_digest("oauth-state:" + state) if state and len(state) <= 200 else None
     app_key = "-"
     if digest is not None:
-        with system_scope():  # which App's limit counts this request (a read; the flow is locked below)
+        with system_scope(reason="which App's limit counts this callback: a read by the state's digest"):
             app_key = AuthorizationFlow.objects.filter(state_digest=digest).values_list("app_id", flat=True).first() or "-"
     _throttle("callback", app_key)
     if digest is None:
         raise _untrusted("state", "state is missing or unknown: start the sign-in again.")
     binding: str | None = None
     with transaction.atomic():
-        with system_scope():  # found by the digest of Heimdall's own state; then runs in its App
+        with system_scope(reason="found by the digest of Heimdall's own state; then runs in its App"):
             flow = (
                 AuthorizationFlow.objects.select_for_update(of=("self",))
                 .select_related("app", "provider")
@@ -505,7 +505,8 @@ def callback_finish(
                 binding = "browser_binding_mismatch"
             else:  # only the browser that started it uses the flow up
                 flow.used_at = timezone.now()
-                flow.save(update_fields=["used_at"])
+                with tenant_scope(flow.app):  # the flow's own App (on PostgreSQL, RLS admits only it)
+                    flow.save(update_fields=["used_at"])
     app, provider = flow.app, flow.provider
     if stale is not None:
         _record(app, Action.SOCIAL_LOGIN_FAILED, {"reason": stale, "flow": flow.id}, target=("identity_provider", provider.id))

@@ -117,7 +117,7 @@ def client_authentication_failed(*, client_id: str) -> None:
     """Record a failed client authentication in the client's App, when the client exists."""
     if not client_id.startswith("m2m_") or len(client_id) > 40:
         return
-    with system_scope():  # the failing client's App, to record the event there
+    with system_scope(reason="the failing client's App, to record the event there"):
         client = Client.objects.select_related("app").filter(pk=client_id).first()
     if client is None:
         return

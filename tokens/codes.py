@@ -90,7 +90,7 @@ def authorization_code_redeem(
     with transaction.atomic():
         row = None
         if digest is not None:
-            with system_scope():  # found by digest; everything after runs in its App
+            with system_scope(reason="found by digest; everything after runs in its App"):
                 row = (
                     AuthorizationCode.objects.select_for_update(of=("self",))
                     .select_related("app", "membership")

@@ -8,7 +8,7 @@ from tests.accounts.support import PASSWORD, create_user, sign_in
 
 
 def _stored_hash(user_id: str) -> str:
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         return Membership.objects.get(pk=user_id).password_hash
 
 
@@ -25,7 +25,7 @@ def test_passwords_are_stored_as_argon2id_with_owasp_parameters(api, acme):
 def test_a_weaker_hash_is_upgraded_at_the_next_sign_in(api, acme):
     user = create_user(api, acme, "legacy@example.com", password=PASSWORD)
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1, type=Type.ID).hash(PASSWORD)
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         Membership.objects.filter(pk=user["id"]).update(password_hash=weak)
 
     response = sign_in(api, "legacy@example.com", PASSWORD, "acme-corp")

@@ -125,10 +125,10 @@ def test_a_token_rotated_while_its_session_ended_cannot_revive_it(api, acme, edi
     from core.context import system_scope
 
     successor = refresh(api, editor["refresh_token"]).json()
-    with system_scope():  # the revocation caught the rotated token but not its successor
+    with system_scope(reason="the revocation caught the rotated token but not its successor"):
         from django.utils import timezone
 
         RefreshToken.objects.filter(used_at__isnull=False).update(revoked_at=timezone.now())
     problem(refresh(api, successor["refresh_token"]), 400, "invalid_grant")
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert not RefreshToken.objects.filter(revoked_at__isnull=True).exists()

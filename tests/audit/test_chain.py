@@ -30,7 +30,7 @@ from tests.helpers import Api, AppHandle, problem
 
 def rows(app: AppHandle) -> list[AuditEvent]:
     """The App's events in chain order (sealed ones first), straight from the database."""
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         found = list(AuditEvent.objects.filter(app_id=app.id))
     return sorted(found, key=lambda e: (e.seq is None, e.seq or 0, e.id))
 
@@ -58,7 +58,8 @@ def busy(api: Api, app: AppHandle, tokens: int) -> None:
 
 
 def raw_sql(sql: str, params: list[Any]) -> None:
-    with connection.cursor() as cursor:
+    # Tampering as someone who reaches every App's rows (on PostgreSQL, RLS stops anyone else).
+    with system_scope(reason="test: tampers with rows as the tables' owner could"), connection.cursor() as cursor:
         cursor.execute(sql, params)
 
 
@@ -349,7 +350,7 @@ def test_prune_removes_only_old_events_and_verify_stays_valid(api, acme, globex)
     pruned = [e for e in remaining if e.action == "audit.pruned"]
     assert len(pruned) == 1 and pruned[0].changes["count"] == 4
     assert (pruned[0].actor_type, pruned[0].changes["fromSeq"], pruned[0].changes["toSeq"]) == ("operator", 1, 4)
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         head = AuditChainHead.objects.get(app_id=acme.id)
     assert (head.checkpoint_seq, head.pruned_count) == (4, 4)
     assert head.checkpoint_hash == remaining[0].prev_hash and remaining[0].seq == 5

@@ -72,7 +72,7 @@ def test_create_inside_tenant_scope_takes_that_app(two_apps):
 def test_system_scope_sees_every_apps_rows(two_apps):
     acme, globex = two_apps
 
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         app_ids = set(Role.objects.values_list("app_id", flat=True))
         total = Role.objects.count()
 
@@ -90,7 +90,7 @@ def test_context_is_restored_after_scopes(two_apps):
         assert current_app() is acme
 
     assert current_app() is None
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         pass
     with pytest.raises(TenantContextMissing):
         Role.objects.count()

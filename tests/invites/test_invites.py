@@ -57,7 +57,7 @@ def test_create_returns_the_token_once_with_defaults(api, acme):
     # never shown again, never stored in clear
     listed = api.get(f"/v1/invites/{invite['id']}", token=acme.token).json()
     assert "token" not in listed
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert invite["token"] not in str(list(Invite.objects.values()))
 
 
@@ -114,7 +114,7 @@ def test_list_filters_and_derived_status(api, acme):
     revoked = make_invite(api, acme, role="editor")
     assert api.delete(f"/v1/invites/{revoked['id']}", token=acme.token).status_code == 204
     expired = make_invite(api, acme)
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         Invite.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
     exhausted = make_invite(api, acme)
     assert accept(api, exhausted["token"], "x@example.com").status_code == 201
@@ -249,7 +249,7 @@ def test_already_member_is_409_and_consumes_no_use(api, acme):
 
 def test_expired_exhausted_and_revoked_are_410(api, acme):
     expired = make_invite(api, acme)
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         Invite.objects.filter(pk=expired["id"]).update(expires_at=timezone.now() - timedelta(seconds=1))
     problem(accept(api, expired["token"], "a@example.com"), 410, "invite_expired")
     problem(api.get(f"/v1/invites/lookup?token={expired['token']}"), 410, "invite_expired")

@@ -196,7 +196,7 @@ def test_an_expired_state_is_a_problem_and_audited(api, social):
 
     create_user(api, social.app, "alice@example.com")
     back = social.through_provider(social.authorize())
-    with system_scope():
+    with system_scope(reason="the test inspects or edits rows directly"):
         AuthorizationFlow.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     oauth_problem(social.callback(back), 400, "invalid_request")
     failed = audit_events(api, social.app, action="social.login_failed")
@@ -388,7 +388,7 @@ def test_an_expired_code_is_refused(api, social):
 
     create_user(api, social.app, "alice@example.com")
     code = social.run()["code"]
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         AuthorizationCode.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     oauth_problem(social.redeem(code), 400, "invalid_grant")
 

@@ -224,7 +224,7 @@ def test_microsoft_defaults_to_the_common_endpoint_and_signs_in_any_tenant(api, 
         f"{MS}/common/discovery/v2.0/keys",
     ]
     # the link is keyed by tenant and subject, as Microsoft advises
-    with system_scope():
+    with system_scope(reason="the test inspects or edits rows directly"):
         assert list(SocialLink.objects.values_list("subject", flat=True)) == [f"{TENANT}:AAAA-pairwise-sub"]
     # the same subject from another tenant is another account
     fake.claims = _ms_claims(OTHER_TENANT, email="x@fabrikam.com", xms_edov=True)
@@ -295,7 +295,7 @@ def test_microsoft_email_without_verification_never_links_noauth(api, acme, monk
         assert _trip(social, fake)["error"] == "access_denied"
     reasons = {e["changes"]["reason"] for e in audit_events(api, acme, action="social.login_failed")}
     assert reasons == {"email_unverified"}
-    with system_scope():
+    with system_scope(reason="the test inspects or edits rows directly"):
         assert not SocialLink.objects.exists()
 
 

@@ -31,7 +31,7 @@ def test_provider_crud_never_returns_the_secret(api, acme, idp):
     assert patched.status_code == 200 and patched.json()["enabled"] is False
     for body in (created, listed, patched.json(), api.get(path, token=acme.token).json()):
         assert "clientSecret" not in str(body) and CLIENT_SECRET not in str(body)
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         stored = str(list(IdentityProvider.objects.values()))
     assert CLIENT_SECRET not in stored and "a-new-secret-value" not in stored
     log = str(audit_events(api, acme))

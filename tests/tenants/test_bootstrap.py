@@ -35,7 +35,7 @@ def test_bootstrap_without_create_client_creates_no_client(db):
     call_command("bootstrap")
     call_command("bootstrap")
 
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert Client.objects.count() == 0
 
 
@@ -75,7 +75,7 @@ def test_bootstrap_twice_with_clients_keeps_one_operator_app(db, capsys):
 
     assert first["clientId"] != second["clientId"]
     assert App.objects.filter(slug="heimdall").count() == 1
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         owners = set(
             Client.objects.filter(pk__in=[first["clientId"], second["clientId"]]).values_list(
                 "app__slug", flat=True

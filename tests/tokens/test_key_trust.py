@@ -47,7 +47,7 @@ def _forge(template: str, kid: str, *, iat: int, exp: int, override: dict[str, A
 
 
 def _set_retire_until(kid: str, moment) -> None:
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert SigningKey.objects.filter(pk=kid).update(retire_until=moment) == 1
 
 
@@ -168,7 +168,7 @@ def test_rotate_with_revoke_drops_the_old_key_at_once(api, acme):
     assert api.get("/v1/clients", token=acme.token).status_code == 401
     kids = _kids(api, "acme-corp")
     assert old_kid not in kids and next_kid in kids and len(kids) == 2
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert not SigningKey.objects.filter(pk=old_kid).exists()
     # Whoever holds the dropped key cannot sign anything that verifies, however short-lived.
     now = int(time.time())

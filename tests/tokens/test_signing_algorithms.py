@@ -451,7 +451,7 @@ def test_a_key_row_whose_key_does_not_fit_its_algorithm_verifies_nothing(api, ap
     app = app_with("ES256")
     kid = header_of(app.token)["kid"]
     assert authorize(api, app.token, "heimdall:clients.read")["allowed"] is True
-    with system_scope():  # the test plays an operator editing the row by hand
+    with system_scope(reason="the test plays an operator editing the row by hand"):
         SigningKey.objects.filter(pk=kid).update(algorithm="RS256")
     get_state().reset()
     assert authorize(api, app.token, "heimdall:clients.read")["reason"] == "token_invalid"
@@ -536,7 +536,7 @@ def test_expired_token_of_each_algorithm_is_token_expired(api, app_with, algorit
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_private_keys_are_encrypted_at_rest_and_bound_to_their_kid(api, app_with, algorithm):
     app = app_with(algorithm)
-    with system_scope():  # the test reads the stored rows as an attacker with the database would
+    with system_scope(reason="the test reads the stored rows as an attacker with the database would"):
         rows = list(
             SigningKey.objects.filter(app_id=app.id).values_list(
                 "kid", "algorithm", "private_key_encrypted", "public_pem"

@@ -55,7 +55,7 @@ def reader_token(api: Any, acme: Any) -> str:
 def _behind_its_back(acme: Any, permissions: list[str]) -> None:
     """Change the role in the database as another process would, before this one's follower
     has read the change log (no local notification)."""
-    with system_scope():
+    with system_scope(reason="test: inspects rows across Apps"):
         assert Role.objects.filter(app_id=acme.id, name="reader").update(permissions=permissions) == 1
 
 
@@ -154,7 +154,7 @@ def test_stale_state_makes_the_token_endpoint_read_the_database(
     client = new_client(api, acme)
     assert token_response(api, client["clientId"], client["clientSecret"]).status_code == 200  # cached
 
-    with system_scope():
+    with system_scope(reason="the test inspects or edits rows directly"):
         assert Client.objects.filter(id=client["clientId"]).delete()[0] == 1  # behind its back
     clock.now += BOUND - 1  # within the bound: the cached credentials still answer
     assert token_response(api, client["clientId"], client["clientSecret"]).status_code == 200
@@ -164,7 +164,7 @@ def test_stale_state_makes_the_token_endpoint_read_the_database(
 
     _follower_reads(state)
     assert token_response(api, acme.client_id, acme.client_secret).status_code == 200  # App cached
-    with system_scope():
+    with system_scope(reason="the test inspects or edits rows directly"):
         assert App.objects.filter(id=acme.id).update(status="suspended") == 1
     clock.now += BOUND + 1
     response = token_response(api, acme.client_id, acme.client_secret)

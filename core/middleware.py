@@ -11,17 +11,21 @@ Bearer-token authentication and the request's App come next, from `tokens.authn.
 
 from __future__ import annotations
 
+import logging
 import random  # request ids are correlation handles, not secrets
 import re
 from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from core import context
 from core.conf import heimdall_settings
 from core.errors import PROBLEM_CONTENT_TYPE, ApiError, error_response, oauth_error, problem_response
 from core.parsers import NUL, NUL_MESSAGE, printable
+
+logger = logging.getLogger("heimdall.request")
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -75,6 +79,20 @@ class RequestContextMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, ApiError):
             return error_response(exception)
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            # The database is unreachable or the connection died mid-request (a crash, a
+            # failover): nothing was committed on this connection, so the client may retry.
+            logger.error("database unavailable: %s", type(exception).__name__, exc_info=exception)
+            code = "temporarily_unavailable" if is_oauth_path(request) else "service_unavailable"
+            return error_response(
+                ApiError(
+                    503,
+                    code,
+                    "Heimdall cannot reach its database right now; nothing was changed. Retry shortly.",
+                    headers={"Retry-After": "1"},
+                    oauth=is_oauth_path(request),
+                )
+            )
         # Everything else goes through Django's own handling (404, 403, 400 for suspicious
         # requests, logged 500 via handler500); __call__ turns any HTML page into problem+json.
         return None

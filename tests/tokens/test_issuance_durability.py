@@ -28,13 +28,16 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _other_connection() -> psycopg.Connection:
-    """A connection of its own to the test database: it sees only committed rows."""
+    """A connection of its own to the test database: it sees only committed rows (of every App:
+    it sets the system switch the row-level-security policies recognise, as an auditor would)."""
     params = connection.get_connection_params()
     params.pop("cursor_factory", None)
     params.pop("context", None)
     params.pop("prepare_threshold", None)
     params.pop("server_side_binding", None)
-    return psycopg.connect(**params, autocommit=True)
+    other = psycopg.connect(**params, autocommit=True)
+    other.execute("SELECT set_config('heimdall.system', 'on', false)")
+    return other
 
 
 def _events_of(jti: str) -> list[tuple[Any, ...]]:

@@ -28,6 +28,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from wsgi_call import wsgi_caller  # bench/tools, the script's own folder
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "127.0.0.1")
@@ -60,37 +62,7 @@ def main() -> None:
     operator = json.loads(stdout.getvalue())
     app = get_wsgi_application()
 
-    def call(
-        path: str, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None
-    ) -> tuple[int, Any]:
-        environ = {
-            "REQUEST_METHOD": "POST",
-            "PATH_INFO": path,
-            "QUERY_STRING": "",
-            "SERVER_NAME": "127.0.0.1",
-            "SERVER_PORT": "8000",
-            "HTTP_HOST": "127.0.0.1",
-            "REMOTE_ADDR": "127.0.0.1",
-            "SERVER_PROTOCOL": "HTTP/1.1",
-            "CONTENT_TYPE": content_type,
-            "CONTENT_LENGTH": str(len(body)),
-            "wsgi.input": io.BytesIO(body),
-            "wsgi.errors": sys.stderr,
-            "wsgi.url_scheme": "http",
-            "wsgi.version": (1, 0),
-            "wsgi.multithread": False,
-            "wsgi.multiprocess": True,
-            "wsgi.run_once": False,
-        }
-        for name, value in (headers or {}).items():
-            environ["HTTP_" + name.upper().replace("-", "_")] = value
-        status: list[str] = []
-        result = app(environ, lambda s, h, exc_info=None: status.append(s))
-        try:
-            raw = b"".join(result)
-        finally:
-            result.close()  # fires request_finished, as gunicorn does
-        return int(status[0].split()[0]), json.loads(raw) if raw else None
+    call = wsgi_caller(app, multithread=False)
 
     def api(path: str, payload: Any, token: str | None = None, expected: int = 201) -> Any:
         headers = {"Authorization": f"Bearer {token}"} if token else None

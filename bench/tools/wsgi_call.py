@@ -1,0 +1,50 @@
+"""Calling Heimdall's WSGI application in process, as gunicorn would, for the in-process tools
+(profile_inprocess.py, hotpath_cost.py): no socket, no server, the whole middleware stack."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+Call = Callable[..., tuple[int, Any]]
+
+
+def wsgi_caller(app: Any, *, multithread: bool) -> Call:
+    """`call(path, body, content_type=..., headers=...)` → (status, decoded JSON or None)."""
+
+    def call(
+        path: str, body: bytes, content_type: str = "application/json", headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "QUERY_STRING": "",
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8000",
+            "HTTP_HOST": "127.0.0.1",
+            "REMOTE_ADDR": "127.0.0.1",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "CONTENT_TYPE": content_type,
+            "CONTENT_LENGTH": str(len(body)),
+            "wsgi.input": io.BytesIO(body),
+            "wsgi.errors": sys.stderr,
+            "wsgi.url_scheme": "http",
+            "wsgi.version": (1, 0),
+            "wsgi.multithread": multithread,
+            "wsgi.multiprocess": True,
+            "wsgi.run_once": False,
+        }
+        for name, value in (headers or {}).items():
+            environ["HTTP_" + name.upper().replace("-", "_")] = value
+        status: list[str] = []
+        result = app(environ, lambda s, h, exc_info=None: status.append(s))
+        try:
+            raw = b"".join(result)
+        finally:
+            result.close()  # fires request_finished, as gunicorn does
+        return int(status[0].split()[0]), json.loads(raw) if raw else None
+
+    return call

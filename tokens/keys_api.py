@@ -9,12 +9,14 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from jwt.algorithms import RSAAlgorithm
+from rest_framework import serializers
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError
+from core.openapi import problems
 from tenants.models import App
 from tokens.grants import GRANTS
 from tokens.keys import published_keys
@@ -28,6 +30,35 @@ def _public_app(slug: str) -> App:
     return app
 
 
+class _JwkSerializer(serializers.Serializer):
+    kty = serializers.CharField()
+    kid = serializers.CharField()
+    use = serializers.CharField()
+    alg = serializers.CharField()
+
+
+class JwksSerializer(serializers.Serializer):
+    keys = _JwkSerializer(many=True, help_text="RFC 7517 JWKs; each has its key type's own members too.")
+
+
+class MetadataSerializer(serializers.Serializer):
+    issuer = serializers.CharField()
+    authorization_endpoint = serializers.CharField()
+    token_endpoint = serializers.CharField()
+    introspection_endpoint = serializers.CharField()
+    revocation_endpoint = serializers.CharField()
+    jwks_uri = serializers.CharField()
+    response_types_supported = serializers.ListField(child=serializers.CharField())
+    grant_types_supported = serializers.ListField(child=serializers.CharField())
+    code_challenge_methods_supported = serializers.ListField(child=serializers.CharField())
+    token_endpoint_auth_methods_supported = serializers.ListField(child=serializers.CharField())
+    introspection_endpoint_auth_methods_supported = serializers.ListField(child=serializers.CharField())
+    revocation_endpoint_auth_methods_supported = serializers.ListField(child=serializers.CharField())
+
+
+_UNKNOWN_APP = problems(e404="`not_found`: no App has this slug")
+
+
 class JwksView(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
@@ -37,7 +68,7 @@ class JwksView(APIView):
         tags=["oauth"],
         summary="The App's JSON Web Key Set",
         description="Current signing key, the next one, and retired keys whose tokens may still be alive.",
-        responses={200: OpenApiResponse(description="RFC 7517 JWK Set")},
+        responses={200: OpenApiResponse(JwksSerializer, description="RFC 7517 JWK Set"), **_UNKNOWN_APP},
     )
     def get(self, request: Request, slug: str) -> Response:
         app = _public_app(slug)
@@ -59,7 +90,7 @@ class DiscoveryView(APIView):
         operation_id="openid_configuration",
         tags=["oauth"],
         summary="Authorization server metadata (RFC 8414)",
-        responses={200: OpenApiResponse(description="RFC 8414 metadata")},
+        responses={200: OpenApiResponse(MetadataSerializer, description="RFC 8414 metadata"), **_UNKNOWN_APP},
     )
     def get(self, request: Request, slug: str) -> Response:
         app = _public_app(slug)
@@ -93,7 +124,7 @@ class OAuthMetadataView(DiscoveryView):
         operation_id="oauth_authorization_server",
         tags=["oauth"],
         summary="Authorization server metadata at /.well-known/oauth-authorization-server",
-        responses={200: OpenApiResponse(description="RFC 8414 metadata")},
+        responses={200: OpenApiResponse(MetadataSerializer, description="RFC 8414 metadata"), **_UNKNOWN_APP},
     )
     def get(self, request: Request, slug: str) -> Response:
         return super().get(request, slug)

@@ -126,7 +126,7 @@ class UserViewSet(viewsets.ViewSet):
         members = Membership.objects.select_related("identity")
         if "email" in params:  # `email=` (empty) is no email: refused like any other
             members = members.filter(identity__email=services.email_normalize(params["email"]))
-        if status := params.get("status"):
+        if (status := params.get("status")) is not None:
             if status not in ("active", "suspended"):
                 raise validation_error("status", "invalid_choice", "status must be active or suspended")
             members = members.filter(status=status)

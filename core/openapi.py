@@ -79,6 +79,8 @@ Conventions this document relies on:
   integers JSON integers (a zero fraction, `2.0`, counts as 2): `0`, `"true"` or `"42"` are refused.
 - No string may contain a NUL character, in a body (at any depth), a query or a path (400).
 - Unknown query parameters are ignored.
+- A request line longer than the HTTP server in front accepts (gunicorn: 4094 bytes by default,
+  `--limit-request-line`) is answered 414 by that server, before Heimdall sees it.
 - The OAuth endpoints (`/v1/oauth/*`) follow RFC 6749: form-encoded bodies (every value a string,
   no parameter repeated, unknown parameters ignored), or JSON with camelCase names, where `null`
   counts as absent and unknown parameters must be strings. Client credentials go in HTTP Basic

@@ -89,8 +89,9 @@ class StrictSerializer(serializers.Serializer):
         for field in fields.values():
             # What is sent is what is stored: trimming would accept " x " for a field whose pattern
             # refuses it, and turn a blank-looking "\x1c" (Python whitespace) into a 400.
-            if isinstance(field, serializers.CharField):
-                field.trim_whitespace = False
+            for char_field in (field, getattr(field, "child", None)):
+                if isinstance(char_field, serializers.CharField):
+                    char_field.trim_whitespace = False
         return fields
 
     def to_internal_value(self, data: Any) -> Any:

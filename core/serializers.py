@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -57,7 +58,7 @@ class FullMatch(RegexValidator):
     The document shows the same pattern, which JSON Schema reads as a whole-string match."""
 
     def __call__(self, value: Any) -> None:
-        if not self.regex.fullmatch(str(value)):
+        if not re.compile(self.regex).fullmatch(str(value)):
             raise ValidationError(self.message, code=self.code, params={"value": value})
 
 

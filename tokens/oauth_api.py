@@ -44,6 +44,11 @@ def _oauth(description: str) -> OpenApiResponse:
     return OpenApiResponse(OAuthErrorSerializer, description=description)
 
 
+# Security requirements as the document states them (drf-spectacular passes them through).
+_CLIENT_OR_NONE: Any = [{"clientBasic": []}, {}]
+_CLIENT_OR_BEARER: Any = [{"clientBasic": []}, {"bearerAuth": []}]
+_ANY_CALLER: Any = [*_CLIENT_OR_BEARER, {}]
+
 # What every OAuth endpoint may answer besides its own refusals.
 _LEAN_ERRORS = {
     403: _oauth("permission_denied: the Heimdall-App header without an operator's bearer token"),
@@ -144,7 +149,7 @@ class TokenView(LeanView):
             429: _oauth("too_many_attempts: too many failed sign-ins for this email or address (Retry-After)"),
             **_LEAN_ERRORS,
         },
-        auth=[{"clientBasic": []}, {}],
+        auth=_CLIENT_OR_NONE,
         extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only; see handle()
@@ -272,7 +277,7 @@ class RevokeView(LeanView):
             401: _oauth("invalid_client: bad client credentials, or an access token revoked by nobody"),
             **_LEAN_ERRORS,
         },
-        auth=[{"clientBasic": []}, {"bearerAuth": []}, {}],
+        auth=_ANY_CALLER,
         extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only
@@ -359,7 +364,7 @@ class IntrospectView(LeanView):
             413: _oauth("invalid_request: the body is larger than 64 KiB"),
             415: _oauth("invalid_request: neither form-encoded nor JSON"),
         },
-        auth=[{"clientBasic": []}, {"bearerAuth": []}],
+        auth=_CLIENT_OR_BEARER,
         extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only

@@ -57,14 +57,21 @@ class FullMatch(RegexValidator):
     """A RegexValidator that matches the whole value (Django's searches: `^a$` accepts "a\n").
     The document shows the same pattern, which JSON Schema reads as a whole-string match."""
 
+    def __init__(self, *args: Any, max_length: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_length = max_length
+
     def __call__(self, value: Any) -> None:
+        if self.max_length is not None and len(str(value)) > self.max_length:
+            return  # the length check reports it: one error per field
         if not re.compile(self.regex).fullmatch(str(value)):
             raise ValidationError(self.message, code=self.code, params={"value": value})
 
 
 def pattern_field(pattern: str, *, message: str = "Does not match the required pattern.", **kwargs: Any) -> Any:
     """A string field that must match `pattern` entirely (documented as its `pattern`)."""
-    return serializers.CharField(validators=[FullMatch(pattern, message=message)], trim_whitespace=False, **kwargs)
+    validator = FullMatch(pattern, message=message, max_length=kwargs.get("max_length"))
+    return serializers.CharField(validators=[validator], trim_whitespace=False, **kwargs)
 
 
 @extend_schema_field({"type": "string", "format": "email", "maxLength": 254})

@@ -106,7 +106,7 @@ PROVIDER_CREATE_SCHEMA = {
 }
 
 
-@extend_schema_field({"type": ["string", "null"], "maxLength": 2000, "pattern": OIDC_ISSUER_PATTERN})
+@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": OIDC_ISSUER_PATTERN})
 class _IssuerField(serializers.CharField):
     """An issuer, checked by social.services (with HEIMDALL_IDP_ALLOW_PRIVATE_NETWORKS=true it
     also takes http on loopback, which the document, written for production, does not show)."""

@@ -16,8 +16,15 @@ from accounts import services
 from accounts.models import Membership
 from core.auth import current_principal
 from core.errors import ApiError, validation_error
+from core.openapi import problems
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of, rfc3339
+from core.serializers import (
+    NEW_PASSWORD_MAX_LENGTH,
+    EmailAddressField,
+    StrictSerializer,
+    page_of,
+    rfc3339,
+)
 
 # A `list` action's response is the page envelope itself, not an array of pages.
 _envelope = extend_schema_serializer(many=False)
@@ -50,21 +57,21 @@ def user_to_json(membership: Membership) -> dict[str, Any]:
 
 
 class UserCreateSerializer(StrictSerializer):
-    email = serializers.CharField(max_length=320)
+    email = EmailAddressField()
     password = serializers.CharField(
         required=False,
         trim_whitespace=False,
-        max_length=4096,
+        max_length=NEW_PASSWORD_MAX_LENGTH,
         help_text="10-128 characters, not a common password. Ignored when the person already exists in another App.",
     )
     displayName = serializers.CharField(max_length=200, required=False, allow_blank=True)
     roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
-    metadata = serializers.JSONField(required=False)
+    metadata = serializers.DictField(required=False, help_text="A JSON object, at most 16 KiB as JSON")
 
 
 class UserUpdateSerializer(StrictSerializer):
     displayName = serializers.CharField(max_length=200, required=False, allow_blank=True)
-    metadata = serializers.JSONField(required=False, help_text="Replaces the metadata object")
+    metadata = serializers.DictField(required=False, help_text="Replaces the metadata object (at most 16 KiB as JSON)")
 
 
 class RolesSerializer(StrictSerializer):
@@ -72,13 +79,13 @@ class RolesSerializer(StrictSerializer):
 
 
 class PasswordResetSerializer(StrictSerializer):
-    password = serializers.CharField(trim_whitespace=False, max_length=4096)
+    password = serializers.CharField(trim_whitespace=False, max_length=NEW_PASSWORD_MAX_LENGTH)
 
 
 _STATUS_SCHEMA = extend_schema(
     tags=["users"],
     request=None,
-    responses=UserSerializer,
+    responses={200: UserSerializer, **problems(e409="`already_suspended` / `already_active`")},
     description="409 `already_suspended` / `already_active`. Takes effect on existing tokens at once.",
 )
 
@@ -105,19 +112,21 @@ class UserViewSet(viewsets.ViewSet):
         tags=["users"],
         responses=_envelope(page_of(UserSerializer, "UserPage")),
         parameters=[
-            OpenApiParameter("email", OpenApiTypes.STR, description="Exact email (case-insensitive)"),
+            OpenApiParameter(
+                "email", {"type": "string", "format": "email", "maxLength": 254}, description="Exact email (case-insensitive)"
+            ),
             OpenApiParameter("status", OpenApiTypes.STR, enum=["active", "suspended"]),
-            OpenApiParameter("role", OpenApiTypes.STR, description="Users holding this role"),
-            OpenApiParameter("limit", OpenApiTypes.INT),
-            OpenApiParameter("cursor", OpenApiTypes.STR),
+            OpenApiParameter(
+                "role", {"type": "string", "pattern": "^[^,\\u0000]{0,64}$"}, description="Users holding this role"
+            ),
         ],
     )
     def list(self, request: Request) -> Response:
         params = request.query_params
         members = Membership.objects.select_related("identity")
-        if params.get("email"):
+        if "email" in params:  # `email=` (empty) is no email: refused like any other
             members = members.filter(identity__email=services.email_normalize(params["email"]))
-        if status := params.get("status"):
+        if (status := params.get("status")) is not None:
             if status not in ("active", "suspended"):
                 raise validation_error("status", "invalid_choice", "status must be active or suspended")
             members = members.filter(status=status)
@@ -131,7 +140,10 @@ class UserViewSet(viewsets.ViewSet):
         operation_id="users_create",
         tags=["users"],
         request=UserCreateSerializer,
-        responses={201: UserSerializer},
+        responses={
+            201: UserSerializer,
+            **problems(e409="`user_exists`", e422="`weak_password`, `unknown_role`"),
+        },
         description=(
             "409 `user_exists` when the email already belongs to this App; 422 `weak_password`, "
             "`unknown_role`; 403 when the roles grant more than the caller holds. A person who "
@@ -216,7 +228,7 @@ class UserViewSet(viewsets.ViewSet):
         operation_id="users_set_roles",
         tags=["users"],
         request=RolesSerializer,
-        responses=UserSerializer,
+        responses={200: UserSerializer, **problems(e422="`unknown_role`")},
         description="Replaces the user's roles in this App; 422 `unknown_role`.",
     )
     @action(detail=True, methods=["put"])
@@ -237,7 +249,7 @@ class UserViewSet(viewsets.ViewSet):
         operation_id="users_reset_password",
         tags=["users"],
         request=PasswordResetSerializer,
-        responses={204: None},
+        responses={204: None, **problems(e422="`weak_password`")},
         description=(
             "Set the member's password in this App only (credentials are per App) and end their "
             "sessions here. Needs heimdall:users.write and holding everything the member holds "
@@ -264,7 +276,7 @@ class UserViewSet(viewsets.ViewSet):
 
 class PasswordChangeSerializer(StrictSerializer):
     currentPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
-    newPassword = serializers.CharField(trim_whitespace=False, max_length=4096)
+    newPassword = serializers.CharField(trim_whitespace=False, max_length=NEW_PASSWORD_MAX_LENGTH)
 
 
 class MePasswordView(APIView):
@@ -274,7 +286,15 @@ class MePasswordView(APIView):
         operation_id="me_password",
         tags=["me"],
         request=PasswordChangeSerializer,
-        responses={204: None},
+        responses={
+            204: None,
+            **problems(
+                e403="`invalid_current_password`; `permission_denied` for a token that is not a user's own",
+                e409="`password_changed_concurrently`: retry",
+                e422="`weak_password`",
+                e429="`too_many_attempts`: too many wrong current passwords (Retry-After)",
+            ),
+        },
         description=(
             "Users only. Changes the password of the token's App (credentials are per App). "
             "403 `invalid_current_password`; 422 `weak_password`. Ends the user's other sessions "

@@ -64,7 +64,7 @@ def email_normalize(raw: Any, *, field: str = "email") -> str:
     except UnicodeError as exc:
         raise _email_error(field) from exc
     labels = ascii_domain.split(".")
-    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or labels[-1].isdigit():
+    if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels) or labels[-1].isdigit():
         raise _email_error(field)
     return email
 

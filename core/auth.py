@@ -60,12 +60,12 @@ class RequiresPermission(permissions.BasePermission):
     """Enforces the view's `required_permissions[action]` (ViewSets) or `[method]` (APIViews)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
+        method = request.method or "GET"
+        if method != "OPTIONS" and not hasattr(view, method.lower()):
+            return True  # DRF answers 405 for a method the view does not serve, token or not
         principal = request.user
         if not isinstance(principal, Principal):
             raise exceptions.NotAuthenticated()
-        method = request.method or "GET"
-        if method != "OPTIONS" and not hasattr(view, method.lower()):
-            return True  # DRF answers 405 for a method the view does not serve
         try:
             permission = _requirement(view.required_permissions, _key(method, getattr(view, "action", None)))
         except LookupError:

@@ -55,7 +55,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if _REQUEST_ID_RE.match(incoming) else f"req_{random.getrandbits(96):024x}"
+        request_id = incoming if _REQUEST_ID_RE.fullmatch(incoming) else f"req_{random.getrandbits(96):024x}"
         info = context.RequestInfo(
             request_id=request_id,
             ip=client_ip(request),

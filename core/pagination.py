@@ -1,21 +1,20 @@
 """Cursor pagination over time-ordered ids: `{"data": [...], "nextCursor": "…" | null}`.
 
+The cursor is the last id of the page (ids are not secrets: each is in the page itself).
+
 Ids sort by creation time (core.ids), so a page is "the next `limit` rows with an id below the
 cursor": stable under concurrent inserts, no offsets, one indexed range scan.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable
 from typing import Any
 
 from django.db.models import QuerySet
 
-from core.errors import ApiError, validation_error
-from core.ids import looks_like_id
+from core.errors import validation_error
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
@@ -23,46 +22,31 @@ _LIMIT_RE = re.compile(r"^[0-9]{1,3}$")
 
 
 def parse_limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
+    if raw is None:
+        return DEFAULT_LIMIT  # absent; an empty `limit=` is no integer and is refused below
     # ASCII digits only: str.isdigit() also accepts "²" and other digits int() refuses.
-    if not _LIMIT_RE.match(raw) or not 1 <= int(raw) <= MAX_LIMIT:
+    if not _LIMIT_RE.fullmatch(raw) or not 1 <= int(raw) <= MAX_LIMIT:
         raise validation_error("limit", "out_of_range", f"limit must be an integer from 1 to {MAX_LIMIT}")
     return int(raw)
 
 
 def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+    return last_id
 
 
-# A cursor is the unpadded URL-safe base64 of an id this API issued (core.ids): `prefix_` then
-# 26 Crockford base32 characters. Base64 of at most 64 bytes is at most 86 characters.
-_CURSOR_RAW_RE = re.compile(r"[A-Za-z0-9_-]{1,86}")
-_ID_PREFIX_RE = re.compile(r"[a-z][a-z0-9]{0,7}")
-
-
-def _cursor_error() -> ApiError:
-    return validation_error("cursor", "invalid_cursor", "cursor is not one this API returned")
+# A cursor is the last id of the previous page, as this API issues ids (core.ids): `prefix_` then
+# 26 Crockford base32 characters. Any such id pages (rows below it); anything else is refused, so
+# nothing else (NUL bytes, control characters, odd Unicode) reaches the database. The document
+# gives the same pattern (core.openapi.CURSOR_SCHEMA).
+CURSOR_PATTERN = "^[a-z][a-z0-9]{0,7}_[0-9a-hjkmnp-tv-z]{26}$"
+_CURSOR_RE = re.compile(CURSOR_PATTERN)
 
 
 def decode_cursor(raw: str) -> str:
-    """The id a cursor stands for; 400 `validation_error` (field `cursor`) unless `raw` is exactly
-    what encode_cursor makes of a well-formed id (printable ASCII, bounded, the id alphabet), so
-    nothing else (NUL bytes, control characters, odd Unicode) reaches the database."""
-    if not _CURSOR_RAW_RE.fullmatch(raw):
-        raise _cursor_error()
-    try:
-        value = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise _cursor_error() from None
-    prefix = value.partition("_")[0]
-    if (
-        not _ID_PREFIX_RE.fullmatch(prefix)
-        or not looks_like_id(value, prefix)
-        or encode_cursor(value) != raw  # one canonical spelling per cursor
-    ):
-        raise _cursor_error()
-    return value
+    """The id a cursor stands for; 400 `validation_error` (field `cursor`) unless it is one."""
+    if not _CURSOR_RE.fullmatch(raw):
+        raise validation_error("cursor", "invalid_cursor", "cursor is not one this API returned")
+    return raw
 
 
 def paginate(

@@ -8,10 +8,13 @@ and calls `handle` directly, which parses the body itself and returns a plain Ht
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.views import SpectacularJSONAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.errors import ApiError, error_response, problem_response, validation_error
@@ -74,3 +77,29 @@ class LeanView(APIView):
 
     def handle(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         raise NotImplementedError
+
+
+class OpenApiDocumentView(SpectacularJSONAPIView):
+    """`GET /v1/openapi.json`, built once per process and under a lock.
+
+    drf-spectacular loads its extensions lazily, and not thread-safely: two first requests at once
+    in one gthread worker made one of them a 500 (the fuzz step met it). The document does not
+    change while the process runs, so it is generated once and then served from memory."""
+
+    def _get_schema_response(self, request: Any) -> Response:
+        version = self.api_version or request.version or self._get_version_parameter(request)
+        with _DOCUMENT_LOCK:
+            document = _DOCUMENTS.get(version) if version is None else None
+            if document is None:
+                generator = self.generator_class(urlconf=self.urlconf, api_version=version, patterns=self.patterns)
+                document = generator.get_schema(request=request, public=self.serve_public)
+                if version is None:  # only the default one: a query string must not grow the cache
+                    _DOCUMENTS[version] = document
+        return Response(
+            data=document,
+            headers={"Content-Disposition": f'inline; filename="{self._get_filename(request, version)}"'},
+        )
+
+
+_DOCUMENT_LOCK = threading.Lock()
+_DOCUMENTS: dict[str | None, Any] = {}

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from core.auth import current_principal
+from core.openapi import problems
 from core.pagination import paginate
 from core.serializers import page_of
 from heimdall import provisioning
@@ -51,7 +52,7 @@ class AppViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="apps_create",
         request=AppCreateSerializer,
-        responses={201: AppCreatedSerializer},
+        responses={201: AppCreatedSerializer, **problems(e409="`slug_taken`")},
         tags=["apps"],
         summary="Create an App (operator); returns its admin client's secret once",
         description="409 `slug_taken` when the slug exists.",
@@ -79,7 +80,7 @@ class AppViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="apps_update",
         request=AppUpdateSerializer,
-        responses=AppSerializer,
+        responses={200: AppSerializer, **problems(e409="`operator_app_protected`: the operator App cannot be suspended")},
         tags=["apps"],
         summary="Rename, reconfigure, suspend or reactivate an App",
         description="Suspending makes every token of the App fail at once.",
@@ -100,7 +101,7 @@ class AppViewSet(viewsets.ViewSet):
 
     @extend_schema(
         operation_id="apps_delete",
-        responses={204: None},
+        responses={204: None, **problems(e409="`operator_app_protected`: the operator App cannot be deleted")},
         tags=["apps"],
         summary="Delete an App and everything in it",
     )

@@ -7,9 +7,10 @@ from pathlib import Path
 import drf_spectacular_sidecar
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views.static import serve
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 
 from core import health
+from core.views import OpenApiDocumentView
 from heimdall.apps_api import router as apps_router
 from tokens.urls import hot_paths
 
@@ -27,7 +28,7 @@ v1: list[URLPattern | URLResolver] = [
     path("", include("audit.urls")),
     path("", include("invites.urls")),
     path("", include("social.urls")),
-    path("openapi.json", SpectacularJSONAPIView.as_view(), name="openapi"),
+    path("openapi.json", OpenApiDocumentView.as_view(), name="openapi"),
 ]
 
 urlpatterns = [

@@ -15,8 +15,16 @@ from rest_framework.response import Response
 
 from core.auth import Principal, current_principal
 from core.errors import ApiError, validation_error
+from core.openapi import problems
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of, rfc3339
+from core.serializers import (
+    NEW_PASSWORD_MAX_LENGTH,
+    EmailAddressField,
+    StrictIntegerField,
+    StrictSerializer,
+    page_of,
+    rfc3339,
+)
 from invites import services
 from invites.models import Invite
 
@@ -45,11 +53,11 @@ class InviteCreatedSerializer(InviteSerializer):
 
 class InviteCreateSerializer(StrictSerializer):
     role = serializers.CharField(max_length=64)
-    email = serializers.CharField(max_length=320, required=False, allow_null=True)
-    expiresInSeconds = serializers.IntegerField(
+    email = EmailAddressField(required=False, allow_null=True)
+    expiresInSeconds = StrictIntegerField(
         required=False, min_value=services.MIN_EXPIRES_IN, max_value=services.MAX_EXPIRES_IN, help_text="Default 7 days"
     )
-    maxUses = serializers.IntegerField(required=False, min_value=1, max_value=services.MAX_MAX_USES, help_text="Default 1")
+    maxUses = StrictIntegerField(required=False, min_value=1, max_value=services.MAX_MAX_USES, help_text="Default 1")
 
 
 class InviteLookupSerializer(serializers.Serializer):
@@ -61,8 +69,8 @@ class InviteLookupSerializer(serializers.Serializer):
 
 class InviteAcceptSerializer(StrictSerializer):
     token = serializers.CharField(max_length=200)
-    email = serializers.CharField(max_length=320, required=False, help_text="Required without a bearer token")
-    password = serializers.CharField(trim_whitespace=False, max_length=4096)
+    email = EmailAddressField(required=False, help_text="Required without a bearer token")
+    password = serializers.CharField(trim_whitespace=False, max_length=NEW_PASSWORD_MAX_LENGTH)
     displayName = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
@@ -129,8 +137,8 @@ class InviteViewSet(viewsets.ViewSet):
         tags=["invites"],
         parameters=[
             OpenApiParameter("status", OpenApiTypes.STR, enum=_STATUSES),
-            OpenApiParameter("role", OpenApiTypes.STR),
-            OpenApiParameter("email", OpenApiTypes.STR),
+            OpenApiParameter("role", {"type": "string", "minLength": 1, "maxLength": 64}),
+            OpenApiParameter("email", {"type": "string", "minLength": 1, "maxLength": 254}, description="Exact bound email"),
         ],
         responses=_envelope(page_of(InviteSerializer, "InvitePage")),
     )
@@ -148,7 +156,7 @@ class InviteViewSet(viewsets.ViewSet):
         operation_id="invites_create",
         tags=["invites"],
         request=InviteCreateSerializer,
-        responses={201: InviteCreatedSerializer},
+        responses={201: InviteCreatedSerializer, **problems(e422="`unknown_role`")},
         description=(
             "The token is shown once. 422 `unknown_role`; 403 when the role grants more than the "
             "caller holds."
@@ -191,7 +199,11 @@ class InviteViewSet(viewsets.ViewSet):
         tags=["invites"],
         auth=[],
         parameters=[OpenApiParameter("token", OpenApiTypes.STR, required=True)],
-        responses={200: InviteLookupSerializer, **{k: v for k, v in _ERRORS.items() if k in (403, 404, 410, 429)}},
+        responses={
+            200: InviteLookupSerializer,
+            **{k: v for k, v in _ERRORS.items() if k in (403, 404, 410, 429)},
+            **problems(e401="`invalid_token`: a bearer token was sent and is not valid (none is needed)"),
+        },
         description="Public. Reveals only the App's displayName, the role, whether an email is required, and the expiry.",
     )
     @action(detail=False, methods=["get"])

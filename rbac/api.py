@@ -10,8 +10,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.auth import current_principal
+from core.openapi import problems
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of, rfc3339
+from core.serializers import StrictSerializer, page_of, pattern_field, rfc3339
 from rbac import services
 from rbac.models import Permission, Role
 from rbac.permissions import NAMESPACE, is_permission_name
@@ -27,9 +28,25 @@ class PermissionSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField()
 
 
+# What the serializers accept; the services decide the rest (reserved names: 422).
+_PERMISSION_NAME = r"^(heimdall:[^\u0000]*|[a-z0-9_-]{1,64}\.[a-z0-9_-]{1,64})$"
+_P = r"[a-z0-9_-]{1,64}"
+GRANT_PATTERN = rf"^(heimdall:)?(\*|{_P}\.{_P}|{_P}\.\*|\*\.{_P})$"
+
+
+def grant_field() -> Any:
+    """One role grant: a permission name or pattern (rbac.permissions.is_grant)."""
+    return pattern_field(
+        GRANT_PATTERN, message="is not a permission name or pattern (resource.action, *, resource.*, *.action)"
+    )
+
+
 class PermissionCreateSerializer(StrictSerializer):
-    name = serializers.CharField(
-        max_length=129, help_text="resource.action, lowercase [a-z0-9_-] on each side"
+    name = pattern_field(
+        _PERMISSION_NAME,
+        max_length=129,
+        message="must be resource.action, lowercase [a-z0-9_-] on each side",
+        help_text="resource.action, lowercase [a-z0-9_-] on each side (heimdall: names are reserved: 422)",
     )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
 
@@ -74,7 +91,10 @@ class PermissionViewSet(viewsets.ViewSet):
         operation_id="permissions_create",
         tags=["rbac"],
         request=PermissionCreateSerializer,
-        responses={201: PermissionSerializer},
+        responses={
+            201: PermissionSerializer,
+            **problems(e409="`permission_exists`", e422="`reserved_permission` (the heimdall: namespace)"),
+        },
         description="403 `permission_denied` unless you hold a pattern covering it; 409 "
         "`permission_exists`; 422 `reserved_permission` for the heimdall: namespace.",
     )
@@ -98,7 +118,7 @@ class PermissionViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="permissions_delete",
         tags=["rbac"],
-        responses={204: None},
+        responses={204: None, **problems(e422="`reserved_permission`: heimdall: names cannot be deleted")},
         description="Roles keep naming it, but it grants nothing from now on. 403 "
         "`permission_denied` unless you hold it (or a pattern covering it).",
     )
@@ -125,24 +145,18 @@ _ROLE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 class RoleCreateSerializer(StrictSerializer):
-    name = serializers.RegexField(
-        _ROLE_NAME,
-        max_length=64,
-        error_messages={"invalid": "must be 1-64 chars of a-z0-9_- (starting alphanumeric)"},
+    name = pattern_field(
+        _ROLE_NAME, max_length=64, message="must be 1-64 chars of a-z0-9_- (starting alphanumeric)"
     )
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
     permissions = serializers.ListField(
-        child=serializers.CharField(max_length=140),
-        max_length=500,
-        help_text="Names or patterns: *, resource.*, *.action, heimdall:*",
+        child=grant_field(), max_length=500, help_text="Names or patterns: *, resource.*, *.action, heimdall:*"
     )
 
 
 class RoleUpdateSerializer(StrictSerializer):
     description = serializers.CharField(max_length=500, required=False, allow_blank=True)
-    permissions = serializers.ListField(
-        child=serializers.CharField(max_length=140), max_length=500, required=False
-    )
+    permissions = serializers.ListField(child=grant_field(), max_length=500, required=False)
 
 
 def role_to_json(role: Role) -> dict[str, Any]:
@@ -178,7 +192,10 @@ class RoleViewSet(viewsets.ViewSet):
         operation_id="roles_create",
         tags=["rbac"],
         request=RoleCreateSerializer,
-        responses={201: RoleSerializer},
+        responses={
+            201: RoleSerializer,
+            **problems(e409="`role_exists`", e422="`unknown_permission`: a name the App has not declared"),
+        },
         description="422 `unknown_permission` for an undeclared name; 409 `role_exists`.",
     )
     def create(self, request: Request) -> Response:
@@ -203,7 +220,7 @@ class RoleViewSet(viewsets.ViewSet):
         operation_id="roles_update",
         tags=["rbac"],
         request=RoleUpdateSerializer,
-        responses=RoleSerializer,
+        responses={200: RoleSerializer, **problems(e422="`unknown_permission`: a name the App has not declared")},
         description="Takes effect on existing tokens within a second.",
     )
     def partial_update(self, request: Request, name: str) -> Response:
@@ -223,7 +240,13 @@ class RoleViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="roles_delete",
         tags=["rbac"],
-        responses={204: None},
+        responses={
+            204: None,
+            **problems(
+                e409="`role_in_use` while a client or user holds it",
+                e503="`role_check_unavailable`: who holds the role could not be checked; nothing changed",
+            ),
+        },
         description="409 `role_in_use` while a client or user holds it.",
     )
     def destroy(self, request: Request, name: str) -> Response:

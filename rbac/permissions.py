@@ -35,19 +35,20 @@ OPERATOR_PERMISSIONS: tuple[str, ...] = ("heimdall:apps.read", "heimdall:apps.wr
 # it requires holding this permission, on top of every permission in its `delegablePermissions`.
 ACTS_FOR_USERS_REQUIRES = "heimdall:users.write"
 
-_PART = r"[a-z0-9_-]{1,64}"
+PERMISSION_PART = r"[a-z0-9_-]{1,64}"
+_PART = PERMISSION_PART
 PERMISSION_RE = re.compile(rf"^{_PART}\.{_PART}$")
 _GRANT_RE = re.compile(rf"^(heimdall:)?(\*|{_PART}\.{_PART}|{_PART}\.\*|\*\.{_PART})$")
 
 
 def is_permission_name(value: str) -> bool:
     """A declarable permission: `resource.action`, outside the reserved namespace."""
-    return bool(PERMISSION_RE.match(value))
+    return bool(PERMISSION_RE.fullmatch(value))
 
 
 def is_grant(value: str) -> bool:
     """A valid role grant: a permission name or pattern, optionally under `heimdall:`."""
-    return bool(_GRANT_RE.match(value))
+    return bool(_GRANT_RE.fullmatch(value))
 
 
 def is_pattern(grant: str) -> bool:

@@ -7,7 +7,13 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,10 +21,17 @@ from rest_framework.views import APIView
 
 from core.auth import current_principal
 from core.errors import ApiError, error_response, oauth_error
+from core.openapi import PORT_PATTERN, problems
 from core.pagination import paginate
-from core.serializers import OAuthErrorSerializer, StrictSerializer, page_of, rfc3339
+from core.serializers import (
+    OAuthErrorSerializer,
+    StrictBooleanField,
+    StrictSerializer,
+    page_of,
+    rfc3339,
+)
 from core.views import LeanView
-from social import services
+from social import oidc, services
 from social.models import IdentityProvider, SocialLink
 
 _envelope = extend_schema_serializer(many=False)
@@ -51,15 +64,61 @@ class IdentityProviderCreateSerializer(StrictSerializer):
     clientId = serializers.CharField(max_length=500)
     clientSecret = serializers.CharField(max_length=2000, trim_whitespace=False, help_text="Write-only; stored encrypted.")
     scopes = _Scopes(required=False, min_length=1, max_length=20, help_text="Default per kind; OIDC kinds need openid.")
-    enabled = serializers.BooleanField(required=False, default=True)
+    enabled = StrictBooleanField(required=False, default=True)
+
+
+# The document's view of providers (social.services validates): kind by kind on create; on a
+# change, values some kind accepts are well formed, and the provider's own kind may still refuse
+# them (422 `not_for_kind`).
+_P = PORT_PATTERN
+_HOST = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_PRIVATE = r"(?!([^/:]*\.)?(localhost|local|internal|localdomain)\.?([:/]|$))"
+OIDC_ISSUER_PATTERN = (
+    rf"^https://{_PRIVATE}({_HOST}\.)*[a-z]([a-z0-9-]{{0,61}}[a-z0-9])?\.?{_P}"
+    r"(?!.*/\.well-known/openid-configuration$)(/[!-\"$->@-~]*)?$"
+)
+_SCOPES = {"type": "array", "minItems": 1, "maxItems": 20, "items": {"type": "string", "pattern": r"^[!#-\[\]-~]{1,200}$"}}
+_OIDC_SCOPES = {**_SCOPES, "contains": {"const": "openid"}}
+_COMMON = {
+    "clientId": {"type": "string", "minLength": 1, "maxLength": 500},
+    "clientSecret": {"type": "string", "minLength": 1, "maxLength": 2000, "writeOnly": True},
+    "enabled": {"type": "boolean", "default": True},
+}
+
+
+def _kind(kind: str, issuer: dict[str, Any], scopes: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"kind": {"const": kind}, "issuer": issuer, **_COMMON, "scopes": scopes},
+        "required": ["kind", "clientId", "clientSecret", *required],
+    }
+
+
+PROVIDER_CREATE_SCHEMA = {
+    "oneOf": [
+        _kind("oidc", {"type": "string", "maxLength": 2000, "pattern": OIDC_ISSUER_PATTERN}, _OIDC_SCOPES, ["issuer"]),
+        _kind("google", {"enum": [oidc.GOOGLE_ISSUER, None]}, _OIDC_SCOPES, []),
+        _kind("microsoft", {"type": ["string", "null"], "pattern": oidc.MICROSOFT_ISSUER_RE.pattern}, _OIDC_SCOPES, []),
+        _kind("github", {"type": "null"}, _SCOPES, []),
+    ],
+    "discriminator": {"propertyName": "kind"},
+}
+
+
+@extend_schema_field({"type": "string", "maxLength": 2000, "pattern": OIDC_ISSUER_PATTERN})
+class _IssuerField(serializers.CharField):
+    """An issuer, checked by social.services (with HEIMDALL_IDP_ALLOW_PRIVATE_NETWORKS=true it
+    also takes http on loopback, which the document, written for production, does not show)."""
 
 
 class IdentityProviderUpdateSerializer(StrictSerializer):
-    issuer = serializers.CharField(max_length=2000, required=False, allow_null=True)
+    # Every kind's issuers match the pattern; the provider's own kind then decides (422).
+    issuer = _IssuerField(max_length=2000, required=False, allow_null=True)
     clientId = serializers.CharField(max_length=500, required=False)
     clientSecret = serializers.CharField(max_length=2000, trim_whitespace=False, required=False)
     scopes = _Scopes(required=False, min_length=1, max_length=20)
-    enabled = serializers.BooleanField(required=False)
+    enabled = StrictBooleanField(required=False)
 
 
 def provider_to_json(provider: IdentityProvider) -> dict[str, Any]:
@@ -101,8 +160,9 @@ class IdentityProviderViewSet(viewsets.ViewSet):
     @extend_schema(
         operation_id="identity_providers_create",
         tags=["social"],
-        request=IdentityProviderCreateSerializer,
+        request={"application/json": PROVIDER_CREATE_SCHEMA},
         responses={201: IdentityProviderSerializer},
+        extensions={"x-body-required": True},
         description=(
             "The client secret is write-only: stored encrypted, never returned, never audited. "
             "Issuers are https; one on a loopback or private address is refused unless "
@@ -134,7 +194,7 @@ class IdentityProviderViewSet(viewsets.ViewSet):
         operation_id="identity_providers_update",
         tags=["social"],
         request=IdentityProviderUpdateSerializer,
-        responses=IdentityProviderSerializer,
+        responses={200: IdentityProviderSerializer, **problems(e422="`not_for_kind`: this provider's kind refuses the value")},
         description="The kind cannot change. A new clientSecret replaces the stored one.",
     )
     def partial_update(self, request: Request, provider_id: str) -> Response:
@@ -221,6 +281,13 @@ _AUTHORIZE_PARAMS = [
 ]
 
 
+_HEADER_REFUSED = {
+    403: OpenApiResponse(
+        OAuthErrorSerializer, description="permission_denied: the Heimdall-App header without an operator's bearer token"
+    )
+}
+
+
 class AuthorizeRedirectView(_BrowserView):
     @extend_schema(
         operation_id="oauth_authorize",
@@ -237,6 +304,7 @@ class AuthorizeRedirectView(_BrowserView):
             ),
             400: OpenApiResponse(OAuthErrorSerializer, description="invalid_request: unknown app or unregistered redirect_uri"),
             429: OpenApiResponse(OAuthErrorSerializer, description="too_many_attempts (Retry-After): per client IP and App"),
+            **_HEADER_REFUSED,
         },
     )
     def get(self, request: Request) -> Response:  # documentation only; see handle()
@@ -278,6 +346,7 @@ class CallbackView(_BrowserView):
                 "sign-in cookie of the browser that started it (the sign-in stays usable by that one)",
             ),
             429: OpenApiResponse(OAuthErrorSerializer, description="too_many_attempts (Retry-After): per client IP and App"),
+            **_HEADER_REFUSED,
         },
     )
     def get(self, request: Request) -> Response:  # documentation only; see handle()

@@ -235,6 +235,23 @@ def provider_create(
 _UNSET: Any = object()
 
 
+def _for_kind(check: Any, kind: str, value: Any) -> Any:
+    """`check(kind, value)`; a value that another kind would accept is well formed, so its refusal
+    is this provider's kind's, not the request's shape: 422 `not_for_kind` instead of 400."""
+    try:
+        return check(kind, value)
+    except ApiError as refusal:
+        for other in DEFAULT_SCOPES:
+            try:
+                check(other, value)
+            except ApiError:
+                continue
+            raise ApiError(
+                422, "not_for_kind", f"{refusal.detail} (this provider is {kind})", errors=refusal.errors
+            ) from None
+        raise
+
+
 def provider_update(
     *,
     app: App,
@@ -254,11 +271,11 @@ def provider_update(
             raise not_found("identity provider")
         before = _audited(provider)
         if issuer is not _UNSET:
-            provider.issuer = _issuer_validate(provider.kind, issuer)
+            provider.issuer = _for_kind(_issuer_validate, provider.kind, issuer)
         if client_id is not None:
             provider.client_id = client_id
         if scopes is not None:
-            provider.scopes = _scopes_validate(provider.kind, scopes)
+            provider.scopes = _for_kind(_scopes_validate, provider.kind, scopes)
         if enabled is not None:
             provider.enabled = enabled
         after = _audited(provider)

@@ -7,35 +7,65 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.auth import current_principal
-from core.serializers import StrictSerializer, rfc3339
+from core.openapi import DNS_NAME_PATTERN, PORT_PATTERN
+from core.serializers import FullMatch, StrictIntegerField, StrictSerializer, pattern_field, rfc3339
 from tenants import services
 from tenants.models import SIGNING_ALGORITHMS, App
 
+# The settings the services accept (tenants.services.settings_validate), as patterns: an absolute
+# https URI (or http on loopback), no fragment or userinfo; the template has {token} exactly once.
+_ORIGIN = rf"(https://{DNS_NAME_PATTERN}|http://(127\.0\.0\.1|\[::1\]|localhost)){PORT_PATTERN}"
+REDIRECT_URI_PATTERN = rf"^{_ORIGIN}([/?][!-\"$-?A-\[\]-~]*)?$"
+_C, _F = r"[!-\"$-?A-\[\]-z|~]", r"[!-z|~]"
+INVITE_URL_TEMPLATE_PATTERN = (
+    rf"^{_ORIGIN}(([/?]{_C}*\{{token\}}{_C}*)(#{_F}{{0,200}})?|([/?]{_C}*)?#{_F}{{0,200}}\{{token\}}{_F}{{0,200}})$"
+)
 
-class AppSettingsSerializer(serializers.Serializer):
-    accessTokenTtlSeconds = serializers.IntegerField(min_value=60, max_value=86_400, required=False)
-    refreshTokenTtlSeconds = serializers.IntegerField(min_value=300, max_value=31_536_000, required=False)
-    m2mTokenTtlSeconds = serializers.IntegerField(min_value=60, max_value=86_400, required=False)
-    delegatedTokenTtlSeconds = serializers.IntegerField(min_value=30, max_value=3_600, required=False)
-    redirectUris = serializers.ListField(child=serializers.URLField(), required=False, max_length=50)
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": 50,
+        "uniqueItems": True,
+        "items": {"type": "string", "maxLength": 2000, "pattern": REDIRECT_URI_PATTERN},
+    }
+)
+class _RedirectUris(serializers.ListField):
+    pass
+
+
+@extend_schema_field(
+    {"type": "array", "maxItems": 20, "uniqueItems": True, "items": {"type": "string", "pattern": "^[a-z0-9][a-z0-9_-]{0,63}$"}}
+)
+class _RoleNames(serializers.ListField):
+    pass
+
+
+class AppSettingsSerializer(StrictSerializer):
+    # Documentation only: tenants.services.settings_validate checks settings (as a request's
+    # `settings` object, additionalProperties false, and as answered).
+    accessTokenTtlSeconds = StrictIntegerField(min_value=60, max_value=86_400, required=False)
+    refreshTokenTtlSeconds = StrictIntegerField(min_value=300, max_value=31_536_000, required=False)
+    m2mTokenTtlSeconds = StrictIntegerField(min_value=60, max_value=86_400, required=False)
+    delegatedTokenTtlSeconds = StrictIntegerField(min_value=30, max_value=3_600, required=False)
+    redirectUris = _RedirectUris(required=False, help_text="Exact-match redirect URIs for social sign-in.")
     socialSignup = serializers.ChoiceField(choices=["members_only", "open"], required=False)
-    signupRoles = serializers.ListField(
-        child=serializers.RegexField(r"^[a-z0-9][a-z0-9_-]{0,63}$"),
-        required=False,
-        max_length=20,
-        help_text="Roles of a member created by open social sign-up (default []).",
-    )
+    signupRoles = _RoleNames(required=False, help_text="Roles of a member created by open social sign-up (default []).")
     inviteUrlTemplate = serializers.CharField(
-        required=False, allow_null=True, help_text="Absolute https URL containing {token} once."
+        required=False,
+        allow_null=True,
+        max_length=2000,
+        validators=[FullMatch(INVITE_URL_TEMPLATE_PATTERN)],
+        help_text="Absolute https URL containing {token} once.",
     )
-    auditRetentionDays = serializers.IntegerField(
+    auditRetentionDays = StrictIntegerField(
         min_value=1,
         max_value=3650,
         required=False,
@@ -50,6 +80,11 @@ class AppSettingsSerializer(serializers.Serializer):
             "theirs: the next rotation publishes a key of this algorithm, the one after makes it sign."
         ),
     )
+
+
+@extend_schema_field(AppSettingsSerializer)
+class SettingsField(serializers.JSONField):
+    """A settings object: checked by the services, documented as AppSettings."""
 
 
 class AppSerializer(serializers.Serializer):
@@ -73,22 +108,25 @@ class AppCreatedSerializer(AppSerializer):
 
 class AppCreateSerializer(StrictSerializer):
     # Not trimmed: "  acme  " is refused, not silently turned into another slug.
-    slug = serializers.CharField(
-        max_length=63, trim_whitespace=False, help_text="3-63 chars of a-z0-9-; unique and immutable."
+    slug = pattern_field(
+        r"^[a-z0-9-]{3,63}$",
+        max_length=63,
+        message="slug must be 3-63 characters of a-z, 0-9 and '-'.",
+        help_text="3-63 chars of a-z0-9-; unique and immutable.",
     )
     displayName = serializers.CharField(max_length=200)
-    settings = serializers.JSONField(required=False, help_text="See AppSettings; unknown keys are refused.")
+    settings = SettingsField(required=False, help_text="Unknown keys are refused.")
 
 
 class AppUpdateSerializer(StrictSerializer):
     displayName = serializers.CharField(max_length=200, required=False)
     status = serializers.ChoiceField(choices=["active", "suspended"], required=False)
-    settings = serializers.JSONField(required=False, help_text="Merged into the current settings.")
+    settings = SettingsField(required=False, help_text="Merged into the current settings.")
 
 
 class OwnAppUpdateSerializer(StrictSerializer):
     displayName = serializers.CharField(max_length=200, required=False)
-    settings = serializers.JSONField(required=False, help_text="Merged into the current settings.")
+    settings = SettingsField(required=False, help_text="Merged into the current settings.")
 
 
 def app_to_json(app: App) -> dict[str, Any]:

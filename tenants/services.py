@@ -18,6 +18,7 @@ from audit.services import audit_record
 from core.changes import AppChanged, publish
 from core.context import Actor
 from core.errors import ApiError, conflict, not_found
+from core.serializers import json_integer
 from tenants.models import DEFAULT_SETTINGS, OPERATOR_SLUG, SIGNING_ALGORITHMS, App
 
 SLUG_RE = re.compile(r"^[a-z0-9-]{3,63}$")
@@ -143,7 +144,8 @@ def settings_validate(raw: Any) -> dict[str, Any]:
             )
         if name in _TTL_BOUNDS:
             low, high = _TTL_BOUNDS[name]
-            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            value = json_integer(value)
+            if value is None or not low <= value <= high:
                 raise _setting_error(name, "out_of_range", f"must be an integer from {low} to {high}")
         elif name == "redirectUris":
             value = _redirect_uris_validate(value)
@@ -157,8 +159,9 @@ def settings_validate(raw: Any) -> dict[str, Any]:
         elif name == "socialSignup":
             if value not in ("members_only", "open"):
                 raise _setting_error(name, "invalid_choice", "must be 'members_only' or 'open'")
-        elif name == "auditRetentionDays":
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 3650):
+        elif name == "auditRetentionDays" and value is not None:
+            value = json_integer(value)
+            if value is None or not 1 <= value <= 3650:
                 raise _setting_error(name, "out_of_range", "must be null or an integer from 1 to 3650")
         elif name == "signingAlgorithm":
             # Exact names only ("es256", "ES384", "HS256", "none" are refused): it becomes the JWS
@@ -170,7 +173,7 @@ def settings_validate(raw: Any) -> dict[str, Any]:
 
 
 def slug_validate(slug: Any) -> str:
-    if not isinstance(slug, str) or not SLUG_RE.match(slug):
+    if not isinstance(slug, str) or not SLUG_RE.fullmatch(slug):
         raise ApiError(
             400,
             "validation_error",

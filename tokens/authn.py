@@ -144,7 +144,7 @@ def resolve_principal(token: str, acting_slug: str | None) -> TokenPrincipal | N
             errors=[{"field": "Heimdall-App", "code": "not_operator", "message": "operator only"}],
         )
     if acting_slug is not None and acting_slug != check.app.slug:
-        if not _SLUG_RE.match(acting_slug):
+        if not _SLUG_RE.fullmatch(acting_slug):
             raise ApiError(
                 400,
                 "validation_error",

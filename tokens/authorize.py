@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import ApiError
+from core.serializers import ProblemSerializer, StrictSerializer, pattern_field
 from core.views import LeanView, json_response, parse_json_object
-from rbac.permissions import NAMESPACE, PERMISSION_RE
+from rbac.permissions import NAMESPACE, PERMISSION_PART, PERMISSION_RE
 from tokens.state import TOKEN_INVALID, get_state
 
 REASONS = [
@@ -26,11 +27,19 @@ REASONS = [
 ]
 
 
-class AuthorizeRequestSerializer(serializers.Serializer):
+class AuthorizeRequestSerializer(StrictSerializer):
+    # Documentation: AuthorizeView.handle checks the body itself (the same rules).
     token = serializers.CharField(help_text="An access token issued by Heimdall.")
-    permission = serializers.CharField(help_text="`resource.action`, or a `heimdall:` permission.")
+    permission = pattern_field(
+        rf"^(heimdall:)?{PERMISSION_PART}\.{PERMISSION_PART}$",
+        help_text="`resource.action`, or a `heimdall:` permission.",
+    )
     app = serializers.CharField(
-        required=False, help_text="Expected App slug; another App's token gives app_mismatch."
+        required=False,
+        allow_null=True,
+        min_length=3,
+        max_length=63,
+        help_text="Expected App slug; another App's token gives app_mismatch.",
     )
 
 
@@ -56,7 +65,7 @@ def _invalid(field: str, message: str) -> ApiError:
 
 def _valid_permission(value: str) -> bool:
     bare = value[len(NAMESPACE) :] if value.startswith(NAMESPACE) else value
-    return bool(PERMISSION_RE.match(bare))
+    return bool(PERMISSION_RE.fullmatch(bare))
 
 
 class AuthorizeView(LeanView):
@@ -71,7 +80,15 @@ class AuthorizeView(LeanView):
             "Revocations, suspensions and role changes apply within a second on every instance."
         ),
         request=AuthorizeRequestSerializer,
-        responses={200: AuthorizeResponseSerializer},
+        responses={
+            200: AuthorizeResponseSerializer,
+            400: OpenApiResponse(ProblemSerializer, description="`validation_error`: a malformed body"),
+            403: OpenApiResponse(
+                ProblemSerializer,
+                description="`permission_denied`: the Heimdall-App header without an operator's bearer token",
+            ),
+            413: OpenApiResponse(ProblemSerializer, description="`payload_too_large`: more than 64 KiB"),
+        },
         examples=[
             OpenApiExample(
                 "allowed",
@@ -86,6 +103,7 @@ class AuthorizeView(LeanView):
             )
         ],
         auth=[],
+        extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only; see handle()
         raise NotImplementedError

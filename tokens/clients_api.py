@@ -12,8 +12,10 @@ from rest_framework.response import Response
 from rest_framework.routers import SimpleRouter
 
 from core.auth import current_principal
+from core.openapi import problems
 from core.pagination import paginate
-from core.serializers import StrictSerializer, page_of, rfc3339
+from core.serializers import StrictBooleanField, StrictIntegerField, StrictSerializer, page_of, rfc3339
+from rbac.api import grant_field
 from tokens.clients import client_create, client_delete, client_get, client_secret_rotate, client_update
 from tokens.models import Client
 
@@ -37,16 +39,10 @@ class ClientCreatedSerializer(ClientSerializer):
 class ClientCreateSerializer(StrictSerializer):
     name = serializers.CharField(max_length=200)
     roles = serializers.ListField(child=serializers.CharField(max_length=64), max_length=100, required=False)
-    permissions = serializers.ListField(
-        child=serializers.CharField(max_length=140), max_length=200, required=False
-    )
-    accessTokenTtlSeconds = serializers.IntegerField(
-        min_value=60, max_value=86_400, required=False, allow_null=True
-    )
-    actsForUsers = serializers.BooleanField(required=False)
-    delegablePermissions = serializers.ListField(
-        child=serializers.CharField(max_length=140), max_length=200, required=False
-    )
+    permissions = serializers.ListField(child=grant_field(), max_length=200, required=False)
+    accessTokenTtlSeconds = StrictIntegerField(min_value=60, max_value=86_400, required=False, allow_null=True)
+    actsForUsers = StrictBooleanField(required=False)
+    delegablePermissions = serializers.ListField(child=grant_field(), max_length=200, required=False)
 
 
 class ClientUpdateSerializer(ClientCreateSerializer):
@@ -54,7 +50,7 @@ class ClientUpdateSerializer(ClientCreateSerializer):
 
 
 class SecretRotateSerializer(StrictSerializer):
-    gracePeriodSeconds = serializers.IntegerField(min_value=0, max_value=2_592_000, required=False, default=0)
+    gracePeriodSeconds = StrictIntegerField(min_value=0, max_value=2_592_000, required=False, default=0)
 
 
 class SecretRotatedSerializer(serializers.Serializer):
@@ -102,7 +98,7 @@ class ClientViewSet(viewsets.ViewSet):
         operation_id="clients_create",
         tags=["clients"],
         request=ClientCreateSerializer,
-        responses={201: ClientCreatedSerializer},
+        responses={201: ClientCreatedSerializer, **problems(e422="`unknown_role`, `unknown_permission`")},
         description="422 `unknown_role` / `unknown_permission` for names the App does not have.",
     )
     def create(self, request: Request) -> Response:
@@ -131,7 +127,7 @@ class ClientViewSet(viewsets.ViewSet):
         operation_id="clients_update",
         tags=["clients"],
         request=ClientUpdateSerializer,
-        responses=ClientSerializer,
+        responses={200: ClientSerializer, **problems(e422="`unknown_role`, `unknown_permission`")},
         description="Role and permission changes apply to the client's existing tokens at once.",
     )
     def partial_update(self, request: Request, client_id: str) -> Response:

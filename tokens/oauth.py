@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from core.errors import ApiError, oauth_error
 from core.parsers import NUL, NUL_MESSAGE, printable
+from core.serializers import json_integer
 from core.views import parse_json_object
 
 # camelCase JSON name -> RFC name
@@ -31,7 +32,8 @@ _JSON_NAMES = {
     "actorToken": "actor_token",
     "actorTokenType": "actor_token_type",
 }
-# JSON names that may be numbers (read as their decimal string, like the form encoding).
+# JSON names that are integers (JSON numbers only, read as their decimal string like the form
+# encoding carries them; a string is refused).
 _NUMERIC = {"expiresIn"}
 _MAX_PARAM = 8192
 
@@ -56,8 +58,15 @@ def read_params(request: HttpRequest) -> tuple[dict[str, str], bool]:
         for name, value in data.items():
             if value is None:
                 continue
-            if name in _NUMERIC and isinstance(value, int) and not isinstance(value, bool):
-                value = str(value)
+            if name in _NUMERIC:
+                number = json_integer(value)
+                if number is None:
+                    raise oauth_error(
+                        "invalid_request",
+                        f"'{name}' must be an integer.",
+                        errors=[{"field": name, "code": "invalid_type", "message": "must be an integer"}],
+                    )
+                value = str(number)
             if not isinstance(value, str):
                 raise oauth_error(
                     "invalid_request",

@@ -20,11 +20,19 @@ from accounts.signin import refresh_token_introspect, refresh_token_revoke
 from core.auth import Principal
 from core.context import Actor
 from core.errors import ApiError, oauth_error
-from core.serializers import OAuthErrorSerializer
+from core.openapi import OAUTH_PARAM_MAX_LENGTH
+from core.serializers import (
+    OAuthErrorSerializer,
+    OAuthFormParamsSerializer,
+    OAuthJsonParamsSerializer,
+    StrictIntegerField,
+    pattern_field,
+)
 from core.views import LeanView, json_response
 from tenants.models import App
 from tokens.clients import client_authenticate
 from tokens.grants import GRANTS, GrantRequest
+from tokens.grants.token_exchange import EXPIRES_IN_PATTERN, MAX_LIFETIME, MIN_LIFETIME
 from tokens.oauth import client_credentials_from, read_params
 from tokens.revocation import access_token_revoke
 from tokens.state import get_state
@@ -32,45 +40,84 @@ from tokens.state import get_state
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
-class TokenRequestSerializer(serializers.Serializer):
-    grantType = serializers.CharField(
+def _oauth(description: str) -> OpenApiResponse:
+    return OpenApiResponse(OAuthErrorSerializer, description=description)
+
+
+# Security requirements as the document states them (drf-spectacular passes them through).
+_CLIENT_OR_NONE: Any = [{"clientBasic": []}, {}]
+_CLIENT_OR_BEARER: Any = [{"clientBasic": []}, {"bearerAuth": []}]
+_ANY_CALLER: Any = [*_CLIENT_OR_BEARER, {}]
+
+# What every OAuth endpoint may answer besides its own refusals.
+_LEAN_ERRORS = {
+    403: _oauth("permission_denied: the Heimdall-App header without an operator's bearer token"),
+    413: _oauth("invalid_request: the body is larger than 64 KiB"),
+    415: _oauth("invalid_request: neither form-encoded nor JSON"),
+}
+
+
+def _json(**kwargs: Any) -> Any:
+    """A JSON OAuth parameter: a string (null: absent), at most OAUTH_PARAM_MAX_LENGTH long."""
+    return serializers.CharField(
+        required=False, allow_null=True, allow_blank=True, max_length=OAUTH_PARAM_MAX_LENGTH, **kwargs
+    )
+
+
+def _form(**kwargs: Any) -> Any:
+    return serializers.CharField(required=False, allow_blank=True, max_length=OAUTH_PARAM_MAX_LENGTH, **kwargs)
+
+
+_GRANT_TYPES = sorted(GRANTS)
+_EXPIRES_IN_HELP = "Token exchange: a shorter lifetime (s)."
+
+
+class TokenRequestSerializer(OAuthJsonParamsSerializer):
+    grantType = serializers.ChoiceField(
+        choices=_GRANT_TYPES,
         required=False,
-        help_text="client_credentials | password | refresh_token | authorization_code | "
-        "urn:ietf:params:oauth:grant-type:token-exchange. Omitted with clientId+clientSecret: client_credentials.",
+        allow_null=True,
+        help_text="Omitted with clientId+clientSecret: client_credentials. RFC 6749 names "
+        "(grant_type, client_id, …) are read too.",
     )
-    clientId = serializers.CharField(required=False)
-    clientSecret = serializers.CharField(required=False)
-    scope = serializers.CharField(required=False, help_text="Space-separated permissions; narrows the token.")
-    username = serializers.CharField(required=False)
-    password = serializers.CharField(required=False)
-    app = serializers.CharField(required=False, help_text="App slug (password grant).")
-    refreshToken = serializers.CharField(required=False)
-    subjectToken = serializers.CharField(required=False, help_text="Token exchange: the user's access token.")
-    subjectTokenType = serializers.CharField(
-        required=False, help_text="Token exchange: urn:ietf:params:oauth:token-type:access_token"
+    clientId = _json()
+    clientSecret = _json()
+    scope = _json(help_text="Space-separated permissions; narrows the token.")
+    username = _json()
+    password = _json()
+    app = _json(help_text="App slug (password grant).")
+    refreshToken = _json()
+    subjectToken = serializers.CharField(
+        required=False, allow_null=True, help_text="Token exchange: the user's access token."
     )
-    expiresIn = serializers.IntegerField(required=False, help_text="Token exchange: a shorter lifetime (s).")
-    code = serializers.CharField(required=False, help_text="authorization_code grant: the one-time code.")
-    redirectUri = serializers.CharField(required=False, help_text="authorization_code grant.")
-    codeVerifier = serializers.CharField(required=False, help_text="authorization_code grant: PKCE verifier.")
+    subjectTokenType = _json(help_text="Token exchange: urn:ietf:params:oauth:token-type:access_token")
+    requestedTokenType = _json()
+    expiresIn = StrictIntegerField(
+        required=False, allow_null=True, min_value=MIN_LIFETIME, max_value=MAX_LIFETIME, help_text=_EXPIRES_IN_HELP
+    )
+    code = _json(help_text="authorization_code grant: the one-time code.")
+    redirectUri = _json(help_text="authorization_code grant.")
+    codeVerifier = _json(help_text="authorization_code grant: PKCE verifier.")
 
 
-class TokenFormSerializer(serializers.Serializer):
-    grant_type = serializers.CharField()
-    client_id = serializers.CharField(required=False)
-    client_secret = serializers.CharField(required=False)
-    scope = serializers.CharField(required=False)
-    username = serializers.CharField(required=False)
-    password = serializers.CharField(required=False)
-    app = serializers.CharField(required=False)
-    refresh_token = serializers.CharField(required=False)
+class TokenFormSerializer(OAuthFormParamsSerializer):
+    grant_type = serializers.ChoiceField(choices=_GRANT_TYPES)
+    client_id = _form()
+    client_secret = _form()
+    scope = _form()
+    username = _form()
+    password = _form()
+    app = _form()
+    refresh_token = _form()
     subject_token = serializers.CharField(required=False)
-    subject_token_type = serializers.CharField(required=False)
-    requested_token_type = serializers.CharField(required=False)
-    expires_in = serializers.IntegerField(required=False)
-    code = serializers.CharField(required=False)
-    redirect_uri = serializers.CharField(required=False)
-    code_verifier = serializers.CharField(required=False)
+    subject_token_type = _form()
+    requested_token_type = _form()
+    expires_in = pattern_field(
+        EXPIRES_IN_PATTERN, required=False, help_text=_EXPIRES_IN_HELP + " Digits (RFC 6749 form values are strings)."
+    )
+    code = _form()
+    redirect_uri = _form()
+    code_verifier = _form()
 
 
 class TokenResponseSerializer(serializers.Serializer):
@@ -97,14 +144,13 @@ class TokenView(LeanView):
         },
         responses={
             200: TokenResponseSerializer,
-            400: OpenApiResponse(
-                OAuthErrorSerializer,
-                description="invalid_request, invalid_scope, invalid_grant, unsupported_grant_type, unauthorized_client",
-            ),
-            401: OpenApiResponse(OAuthErrorSerializer, description="invalid_client"),
-            429: OpenApiResponse(OAuthErrorSerializer, description="too_many_attempts (Retry-After)"),
+            400: _oauth("invalid_request, invalid_scope, invalid_grant, unsupported_grant_type, unauthorized_client"),
+            401: _oauth("invalid_client"),
+            429: _oauth("too_many_attempts: too many failed sign-ins for this email or address (Retry-After)"),
+            **_LEAN_ERRORS,
         },
-        auth=[],
+        auth=_CLIENT_OR_NONE,
+        extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only; see handle()
         raise NotImplementedError
@@ -185,9 +231,28 @@ def _unauthenticated() -> ApiError:
     )
 
 
-class RevokeRequestSerializer(serializers.Serializer):
-    token = serializers.CharField()
-    token_type_hint = serializers.ChoiceField(choices=["access_token", "refresh_token"], required=False)
+_HINTS = ["access_token", "refresh_token"]
+
+
+class RevokeRequestSerializer(OAuthJsonParamsSerializer):
+    token = serializers.CharField(min_length=1)
+    token_type_hint = serializers.ChoiceField(choices=_HINTS, required=False, allow_null=True)
+    tokenTypeHint = serializers.ChoiceField(choices=_HINTS, required=False, allow_null=True)
+    clientId = _json(help_text="With clientSecret: client authentication in the body")
+    clientSecret = _json()
+
+
+class RevokeFormSerializer(OAuthFormParamsSerializer):
+    token = serializers.CharField(min_length=1)
+    token_type_hint = serializers.ChoiceField(choices=_HINTS, required=False)
+    client_id = _form(help_text="With client_secret: client authentication in the body")
+    client_secret = _form()
+
+
+def _hint_check(params: dict[str, str]) -> None:
+    """token_type_hint names one of the two kinds of token this server issues, or is absent."""
+    if params.get("token_type_hint") not in (None, *_HINTS):
+        raise oauth_error("unsupported_token_type", "token_type_hint must be access_token or refresh_token.")
 
 
 class RevokeView(LeanView):
@@ -203,10 +268,17 @@ class RevokeView(LeanView):
             "as RFC 7009 requires, and nothing changes."
         ),
         request={
-            "application/x-www-form-urlencoded": RevokeRequestSerializer,
+            "application/x-www-form-urlencoded": RevokeFormSerializer,
             "application/json": RevokeRequestSerializer,
         },
-        responses={200: OpenApiResponse(description="Revoked, or nothing to revoke.")},
+        responses={
+            200: OpenApiResponse(description="Revoked, or nothing to revoke."),
+            400: _oauth("invalid_request; unsupported_token_type (token_type_hint); unauthorized_client"),
+            401: _oauth("invalid_client: bad client credentials, or an access token revoked by nobody"),
+            **_LEAN_ERRORS,
+        },
+        auth=_ANY_CALLER,
+        extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only
         raise NotImplementedError
@@ -217,11 +289,7 @@ class RevokeView(LeanView):
         token = params.get("token")
         if not token:
             raise oauth_error("invalid_request", "token is required.")
-        hint = params.get("token_type_hint")
-        if hint not in (None, "access_token", "refresh_token"):
-            raise oauth_error(
-                "unsupported_token_type", "token_type_hint must be access_token or refresh_token."
-            )
+        _hint_check(params)
         for revoker in REVOKERS:
             if revoker(caller=caller, token=token):
                 break
@@ -282,10 +350,22 @@ class IntrospectView(LeanView):
             "`scope` is what the token grants now, after role changes."
         ),
         request={
-            "application/x-www-form-urlencoded": RevokeRequestSerializer,
+            "application/x-www-form-urlencoded": RevokeFormSerializer,
             "application/json": RevokeRequestSerializer,
         },
-        responses={200: IntrospectionSerializer},
+        responses={
+            200: IntrospectionSerializer,
+            400: _oauth("invalid_request; unsupported_token_type (token_type_hint)"),
+            401: _oauth("invalid_client: no or bad client credentials, or no valid bearer token"),
+            403: _oauth(
+                "permission_denied: the bearer token lacks heimdall:clients.read; or the "
+                "Heimdall-App header without an operator's bearer token"
+            ),
+            413: _oauth("invalid_request: the body is larger than 64 KiB"),
+            415: _oauth("invalid_request: neither form-encoded nor JSON"),
+        },
+        auth=_CLIENT_OR_BEARER,
+        extensions={"x-lean": True},
     )
     def post(self, request: Request) -> Response:  # documentation only
         raise NotImplementedError
@@ -305,6 +385,7 @@ class IntrospectView(LeanView):
         token = params.get("token")
         if not token:
             raise oauth_error("invalid_request", "token is required.")
+        _hint_check(params)
         for introspector in INTROSPECTORS:
             answer = introspector(app_id=caller.app_id, token=token)
             if answer is not None:

@@ -1,7 +1,8 @@
-"""Pagination cursors are refused unless they decode to an id the server itself could issue.
+"""Pagination cursors are refused unless they are an id the server itself could issue.
 
 A NUL byte in a decoded cursor used to reach the database (a 500 on PostgreSQL); any cursor that
-is not the canonical encoding of a well-formed id is now a 400 `validation_error` on `cursor`.
+is not a well-formed id is now a 400 `validation_error` on `cursor`. (Cursors were base64 of the
+id; they are the id itself now, so that the document's pattern says exactly which are accepted.)
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ BAD_CURSORS = {
     "huge": _b64(f"usr_{BODY}".encode()) * 200,
     "padded": _b64(f"usr_{BODY}".encode()) + "==",  # not the form the API hands out
     "junk_inside": "!" + _b64(f"usr_{BODY}".encode()),  # decoders skip "!": not canonical
+    "base64_of_an_id": _b64(f"usr_{BODY}".encode()),  # the former encoding
+    "raw_newline": f"usr_{BODY}\n",
+    "raw_uppercase": f"usr_{BODY.upper()}",
+    "raw_long_prefix": f"abcdefghi_{BODY}",
 }
 
 
@@ -65,7 +70,7 @@ def test_malformed_cursor_is_400_validation_error(api, operator, acme, path, who
 @pytest.mark.parametrize("path,who", LISTS)
 def test_a_well_formed_cursor_is_accepted(api, operator, acme, path, who):
     """An id-shaped cursor pages (here past everything, being the smallest possible id)."""
-    cursor = _b64(b"aaa_" + b"0" * 26)  # sorts below every prefix in use
+    cursor = "aaa_" + "0" * 26  # sorts below every prefix in use
     response = api.get(f"{path}?cursor={cursor}", token=_token(who, acme, operator))
     assert response.status_code == 200, response.content
     assert response.json() == {"data": [], "nextCursor": None}

@@ -13,6 +13,7 @@ delegated token cannot itself be exchanged: chains of agents are refused rather 
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -27,6 +28,9 @@ from tokens.state import get_state
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 MIN_LIFETIME = 1
+MAX_LIFETIME = 999_999_999  # nine digits; the App's delegatedTokenTtlSeconds caps it anyway
+# expires_in as RFC 6749 forms carry it: ASCII digits only (str.isdigit() also takes "²").
+EXPIRES_IN_PATTERN = r"^[0-9]{1,9}$"
 
 
 def _invalid_request(detail: str) -> ApiError:
@@ -36,7 +40,7 @@ def _invalid_request(detail: str) -> ApiError:
 def _requested_lifetime(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 9 or int(raw) < MIN_LIFETIME:
+    if not re.fullmatch(EXPIRES_IN_PATTERN, raw) or int(raw) < MIN_LIFETIME:
         raise _invalid_request("expires_in must be a positive whole number of seconds.")
     return int(raw)
 

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wsgi_call import wsgi_caller  # bench/tools, the script's own folder
+from wsgi_call import setup_helpers, wsgi_caller  # bench/tools, the script's own folder
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 os.environ.setdefault("DEBUG", "false")
@@ -64,16 +64,7 @@ def main() -> None:
 
     call = wsgi_caller(app, multithread=False)
 
-    def api(path: str, payload: Any, token: str | None = None, expected: int = 201) -> Any:
-        headers = {"Authorization": f"Bearer {token}"} if token else None
-        status, body = call(path, json.dumps(payload).encode(), headers=headers)
-        if status != expected:
-            sys.exit(f"setup {path}: HTTP {status} {body}")
-        return body
-
-    def token_for(client_id: str, secret: str) -> str:
-        body = {"grantType": "client_credentials", "clientId": client_id, "clientSecret": secret}
-        return api("/v1/oauth/token", body, expected=200)["access_token"]
+    api, token_for = setup_helpers(call)
 
     op = token_for(operator["clientId"], operator["clientSecret"])
     admin = api("/v1/apps", {"slug": "bench", "displayName": "Bench"}, op)["adminClient"]

@@ -48,3 +48,21 @@ def wsgi_caller(app: Any, *, multithread: bool) -> Call:
         return int(status[0].split()[0]), json.loads(raw) if raw else None
 
     return call
+
+
+def setup_helpers(call: Call) -> tuple[Callable[..., Any], Callable[[str, str], str]]:
+    """`api(path, payload, token=None, expected=201)` (exits on any other status) and
+    `token_for(client_id, secret)`: what the in-process tools set up their App with."""
+
+    def api(path: str, payload: Any, token: str | None = None, expected: int = 201) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        status, body = call(path, json.dumps(payload).encode(), headers=headers)
+        if status != expected:
+            sys.exit(f"setup {path}: HTTP {status} {body}")
+        return body
+
+    def token_for(client_id: str, secret: str) -> str:
+        body = {"grantType": "client_credentials", "clientId": client_id, "clientSecret": secret}
+        return str(api("/v1/oauth/token", body, expected=200)["access_token"])
+
+    return api, token_for

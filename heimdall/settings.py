@@ -153,6 +153,10 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["tokens.authn.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.auth.RequiresPermission"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # No `?format=` override: the representation is chosen by the endpoint (and `Accept`) only.
+    # With it, the audit export (JSON + NDJSON renderers) took `?format=` (empty too) as a
+    # parameter the document could not describe exactly; the fuzz step found it.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_PARSER_CLASSES": ["core.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import json
 import os
 import statistics
@@ -45,7 +44,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from wsgi_call import setup_helpers, wsgi_caller  # bench/tools, the script's own folder
+from wsgi_call import boot  # bench/tools, the script's own folder
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 os.environ.setdefault("DEBUG", "false")
@@ -69,25 +68,10 @@ def main() -> None:
     args = parser.parse_args()
     only = set(filter(None, args.only.split(",")))
 
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.core.wsgi import get_wsgi_application
+    call, api, token_for, op = boot("hotpath", multithread=True)
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    call_command("migrate", verbosity=0, interactive=False)
-    stdout = io.StringIO()
-    call_command("bootstrap", create_client="hotpath", json=True, stdout=stdout)
-    operator = json.loads(stdout.getvalue())
-    app = get_wsgi_application()
-
-    call = wsgi_caller(app, multithread=True)
-
-    api, token_for = setup_helpers(call)
-
-    op = token_for(operator["clientId"], operator["clientSecret"])
     admin = api("/v1/apps", {"slug": "bench", "displayName": "Bench"}, op)["adminClient"]
     admin_token = token_for(admin["clientId"], admin["clientSecret"])
     api("/v1/permissions", {"name": "docs.read"}, admin_token)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import io
 import json
 import os
 import sys
@@ -28,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from wsgi_call import setup_helpers, wsgi_caller  # bench/tools, the script's own folder
+from wsgi_call import boot  # bench/tools, the script's own folder
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchsite.settings")
 os.environ.setdefault("DEBUG", "false")
@@ -48,25 +47,9 @@ def main() -> None:
     except ImportError:
         sys.exit("pyinstrument is not importable: add bench/.venv-tools' site-packages to PYTHONPATH")
 
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.core.wsgi import get_wsgi_application
-
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    call_command("migrate", verbosity=0, interactive=False)
-    stdout = io.StringIO()
-    call_command("bootstrap", create_client="profile", json=True, stdout=stdout)
-    operator = json.loads(stdout.getvalue())
-    app = get_wsgi_application()
-
-    call = wsgi_caller(app, multithread=False)
-
-    api, token_for = setup_helpers(call)
-
-    op = token_for(operator["clientId"], operator["clientSecret"])
+    call, api, token_for, op = boot("profile", multithread=False)
     admin = api("/v1/apps", {"slug": "bench", "displayName": "Bench"}, op)["adminClient"]
     admin_token = token_for(admin["clientId"], admin["clientSecret"])
     api("/v1/permissions", {"name": "docs.read"}, admin_token)

@@ -66,3 +66,21 @@ def setup_helpers(call: Call) -> tuple[Callable[..., Any], Callable[[str, str], 
         return str(api("/v1/oauth/token", body, expected=200)["access_token"])
 
     return api, token_for
+
+
+def boot(client_name: str, *, multithread: bool) -> tuple[Call, Callable[..., Any], Callable[[str, str], str], str]:
+    """Set Django up on the (empty) database of DATABASE_URL: migrate, bootstrap an operator
+    client, and return (call, api, token_for, operator token)."""
+    import django  # only once the caller's environment names the settings and database
+
+    django.setup()
+    from django.core.management import call_command
+    from django.core.wsgi import get_wsgi_application
+
+    call_command("migrate", verbosity=0, interactive=False)
+    stdout = io.StringIO()
+    call_command("bootstrap", create_client=client_name, json=True, stdout=stdout)
+    operator = json.loads(stdout.getvalue())
+    call = wsgi_caller(get_wsgi_application(), multithread=multithread)
+    api, token_for = setup_helpers(call)
+    return call, api, token_for, token_for(operator["clientId"], operator["clientSecret"])

@@ -6,7 +6,7 @@ into one read), and at least every `RESYNC_SECONDS`, so a lost notification or a
 connection costs seconds, not correctness. On SQLite, which has no notifications, it polls every
 `SQLITE_POLL_SECONDS`. Each successful read is reported to the state (`confirm_fresh`), which stops
 answering from its caches once no read has succeeded for `STALENESS_BOUND_SECONDS` (see
-`tokens.state.AuthzState`), whatever the follower is stuck on. Every minute it drops all caches (full resync) and prunes expired
+`tokens.state.AuthzState`), whatever the follower is stuck on. Every minute it replaces all caches with a fresh read (full resync) and prunes expired
 revocations; every ten minutes it deletes change-log rows older than an hour.
 
 Reading by id: ids are assigned at insert but become visible at commit, so a transaction that
@@ -120,7 +120,7 @@ class Follower(threading.Thread):
         now = time.monotonic()
         if now - self.last_full > heimdall_settings.FULL_RESYNC_SECONDS:
             self.last_full = now
-            self.state.reset()
+            self.full_resync()
         self.state.prune()
         if now - self.last_prune > PRUNE_LOG_SECONDS:
             self.last_prune = now
@@ -128,6 +128,19 @@ class Follower(threading.Thread):
                 "DELETE FROM core_statechange WHERE created_at < %s",
                 [_db_datetime(timezone.now() - timedelta(hours=1))],
             )
+
+    def full_resync(self) -> None:
+        """Replace every cache with the database's view. The whole-table reads happen here, in
+        the follower's thread, so requests do not queue behind them (`AuthzState.resync`). If
+        they fail, fall back to dropping the caches: every entry then reloads on use, or the
+        request fails closed when the database is unreachable."""
+        try:
+            if not django_connection.in_atomic_block:  # replace this thread's connection if it broke
+                django_connection.close_if_unusable_or_obsolete()
+            self.state.resync()
+        except Exception:
+            logger.exception("full resync could not read the database; dropping the caches instead")
+            self.state.reset()
 
     # ---- loops --------------------------------------------------------------------------
 
@@ -204,7 +217,7 @@ class Follower(threading.Thread):
             self.high = None
             self.gaps.clear()
             self.poll_once(execute)
-            self.state.reset()
+            self.full_resync()
             while not self.stop_event.is_set():
                 for _ in conn.notifies(timeout=interval, stop_after=1):
                     pass

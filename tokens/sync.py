@@ -153,8 +153,12 @@ class Follower(threading.Thread):
                 else:
                     self.run_polling()
             except Exception:  # the follower must survive and retry
-                logger.exception("state follower failed; resyncing and retrying in 1s")
-                self.state.reset()
+                # No cache drop here: until a read succeeds again, `fresh_as_of` does not move, so
+                # the caches serve for at most the staleness bound (then every check reads the
+                # database, or fails closed); the restart below begins with a full resync, which
+                # covers whatever was missed meanwhile. Dropping them here would make every
+                # request of every thread reload at once (at 10,000 Apps: p99 200 ms).
+                logger.exception("state follower failed; reconnecting in 1s (full resync on restart)")
                 self.high = None
                 self.gaps.clear()
                 time.sleep(1.0)
@@ -213,11 +217,13 @@ class Follower(threading.Thread):
 
             execute(f"LISTEN {NOTIFY_CHANNEL}", [])
 
-            # Whatever changed while this process was not listening: start from empty caches.
+            # Whatever changed while this process was not listening: listening first, then the
+            # database's view replaces every cache, then the change log from shortly before now
+            # (high = None) and from then on; only that read confirms the caches fresh.
             self.high = None
             self.gaps.clear()
-            self.poll_once(execute)
             self.full_resync()
+            self.poll_once(execute)
             while not self.stop_event.is_set():
                 for _ in conn.notifies(timeout=interval, stop_after=1):
                     pass
@@ -235,6 +241,9 @@ class Follower(threading.Thread):
                 cur.execute(sql, args)
                 return cur.fetchall() if cur.description else []
 
+        self.high = None
+        self.gaps.clear()
+        self.full_resync()  # (re)starting: whatever changed before this read is in it
         while not self.stop_event.is_set():
             self.poll_once(execute)
             self.stop_event.wait(interval)

@@ -128,3 +128,29 @@ def test_a_resync_that_cannot_read_drops_the_caches_instead(
 
     reason, queries, _ = _authorize_counting_key_reads(api, reader_token, "docs.read")
     assert (reason, queries > 0) == ("permission_not_granted", True)
+
+
+def test_a_failed_follower_keeps_serving_within_the_bound_and_resyncs_on_restart(
+    api: Any, acme: Any, reader_token: str, follower: Follower, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lost LISTEN connection no longer empties the caches (every thread would reload at once):
+    within the staleness bound they keep answering, and the restart replaces them with a full
+    resync before it confirms them fresh."""
+    assert authorize(api, reader_token, "docs.read")["reason"] == "granted"  # warm
+    _behind_its_back(acme, [])
+
+    def connection_lost() -> None:
+        follower.stop_event.set()  # one failure, then the loop ends
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(follower, "run_postgresql", connection_lost)
+    monkeypatch.setattr(follower, "run_polling", connection_lost)
+    monkeypatch.setattr("tokens.sync.time.sleep", lambda seconds: None)
+    follower.run()
+    # Within the bound: answered from memory, without a query (the change is still unseen).
+    assert _authorize_counting_key_reads(api, reader_token, "docs.read")[:2] == ("granted", 0)
+
+    monkeypatch.undo()
+    follower.stop_event.set()  # the restart's first step only, then the loop ends
+    follower.run_polling()
+    assert authorize(api, reader_token, "docs.read")["reason"] == "permission_not_granted"

@@ -130,10 +130,10 @@ class Follower(threading.Thread):
             )
 
     def full_resync(self) -> None:
-        """Replace every cache with the database's view. The whole-table reads happen here, in
-        the follower's thread, so requests do not queue behind them (`AuthzState.resync`). If
-        they fail, fall back to dropping the caches: every entry then reloads on use, or the
-        request fails closed when the database is unreachable."""
+        """Replace every cache with the database's view without a cold start
+        (`AuthzState.resync`: the revocations are read here, in the follower's thread, so requests
+        do not queue behind that read). If it fails, fall back to dropping the caches: every
+        entry then reloads on use, or the request fails closed when the database is unreachable."""
         try:
             if not django_connection.in_atomic_block:  # replace this thread's connection if it broke
                 django_connection.close_if_unusable_or_obsolete()

@@ -581,7 +581,7 @@ def cmd_argon2_peer(args: argparse.Namespace) -> None:
     after = _cpu_snapshot(os.getpid())
     hz, cores = os.sysconf("SC_CLK_TCK"), os.cpu_count() or 1
     capacity = elapsed * hz * cores
-    delta = {k: after[k] - before[k] for k in before}
+    delta = _cpu_delta(before, after)
     # children's ticks are only counted by their parent once reaped
     import resource
 
@@ -649,8 +649,8 @@ def cmd_rss(args: argparse.Namespace) -> None:
 
 def cmd_kill_followers(args: argparse.Namespace) -> None:
     """Trigger a full resync in every Heimdall process from outside: terminate the connection its
-    state follower LISTENs on. tokens/sync.py then resets every cache (state.reset()) and
-    reconnects, exactly as after a lost connection. Prints how many were terminated."""
+    state follower LISTENs on. tokens/sync.py then reconnects and begins with a full resync,
+    exactly as after a lost connection. Prints how many were terminated."""
     with _admin_connection() as conn:
         rows = conn.execute(
             "SELECT pid, query FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
@@ -1137,9 +1137,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _cpu_snapshot(server_pid: int) -> dict[str, int]:
+def _cpu_snapshot(server_pid: int) -> dict[str, Any]:
+    """Machine busy ticks, and ticks per process of the server's tree and of PostgreSQL."""
     fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    postgres = 0
+    postgres: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
@@ -1147,9 +1148,21 @@ def _cpu_snapshot(server_pid: int) -> dict[str, int]:
             except OSError:
                 continue
             if comm.startswith("postgres"):
-                postgres += _ticks(int(entry.name))
-    server = _ticks(server_pid) + sum(_ticks(child) for child in _children(server_pid))
+                postgres[int(entry.name)] = _ticks(int(entry.name))
+    server = {pid: _ticks(pid) for pid in (server_pid, *_children(server_pid))}
     return {"busy": sum(fields) - fields[3] - fields[4], "server": server, "postgres": postgres}
+
+
+def _cpu_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    """Ticks used between two snapshots, per kind. Per process: one that started meanwhile counts
+    whole; one that exited meanwhile (a PostgreSQL backend whose connection reached
+    CONN_MAX_AGE, a terminated LISTEN connection) is left out. Subtracting sums instead would
+    take its whole lifetime off PostgreSQL's share and add it to "other CPU"."""
+
+    def used(kind: str) -> int:
+        return sum(ticks - before[kind].get(pid, 0) for pid, ticks in after[kind].items())
+
+    return {"busy": after["busy"] - before["busy"], "server": used("server"), "postgres": used("postgres")}
 
 
 def cmd_wrk(args: argparse.Namespace) -> None:
@@ -1177,7 +1190,7 @@ def cmd_wrk(args: argparse.Namespace) -> None:
     if not report.is_file():
         return  # a warm-up (report to /dev/null)
     wrk_ticks = (usage.ru_utime + usage.ru_stime) * hz
-    delta = {k: after[k] - before[k] for k in before}
+    delta = _cpu_delta(before, after)
     capacity = elapsed * hz * cores
     data = json.loads(report.read_text())
     data["cpu"] = {

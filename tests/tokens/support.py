@@ -9,6 +9,8 @@ from typing import Any
 
 import jwt
 
+from core.context import system_scope
+from rbac.models import Role
 from tests.helpers import Api, AppHandle
 
 
@@ -94,3 +96,10 @@ def clock_at(epoch: float) -> Any:
     from unittest import mock
 
     return mock.patch("tokens.state.time", SimpleNamespace(time=lambda: epoch, monotonic=time.monotonic))
+
+
+def role_changed_behind_its_back(app: AppHandle, role: str, permissions: list[str]) -> None:
+    """Change a role in the database as another process would, with no notification reaching
+    this one (its caches learn of it only from a follower's read or a resync)."""
+    with system_scope(reason="test: a change this process is not told about"):
+        assert Role.objects.filter(app_id=app.id, name=role).update(permissions=permissions) == 1

@@ -11,8 +11,7 @@ from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from core.context import system_scope
-from rbac.models import Role
-from tests.tokens.support import authorize, declare, new_client, new_role, token_for
+from tests.tokens.support import authorize, role_changed_behind_its_back
 from tokens import state as state_module
 from tokens.models import RevokedToken, SigningKey
 from tokens.state import get_state
@@ -29,19 +28,6 @@ def follower() -> Iterator[Follower]:
     yield follower
     state.staleness_bound = None
     state.fresh_as_of = None
-
-
-@pytest.fixture
-def reader_token(api: Any, acme: Any) -> str:
-    declare(api, acme, "docs.read")
-    new_role(api, acme, "reader", ["docs.read"])
-    return token_for(api, new_client(api, acme, roles=["reader"]))
-
-
-def _behind_its_back(acme: Any, permissions: list[str]) -> None:
-    """Change the role as another process would, with no notification reaching this one."""
-    with system_scope(reason="test: a change this process is not told about"):
-        assert Role.objects.filter(app_id=acme.id, name="reader").update(permissions=permissions) == 1
 
 
 def _reads_every_kid(sql: str) -> bool:
@@ -61,7 +47,7 @@ def test_full_resync_applies_missed_changes_without_rereading_the_kid_table(
     api: Any, acme: Any, globex: Any, reader_token: str, follower: Follower
 ) -> None:
     assert authorize(api, reader_token, "docs.read")["reason"] == "granted"  # warm
-    _behind_its_back(acme, [])
+    role_changed_behind_its_back(acme, "reader", [])
     assert authorize(api, reader_token, "docs.read")["reason"] == "granted"  # missed: still cached
 
     follower.full_resync()
@@ -116,7 +102,7 @@ def test_a_resync_that_cannot_read_drops_the_caches_instead(
     """Fail closed: when the resync's reads fail, nothing stale is kept; every entry reloads on
     use (and a request fails if the database is really gone)."""
     assert authorize(api, reader_token, "docs.read")["reason"] == "granted"
-    _behind_its_back(acme, [])
+    role_changed_behind_its_back(acme, "reader", [])
 
     def unreachable() -> dict[str, Any]:
         raise OperationalError("the database went away")
@@ -136,7 +122,7 @@ def test_a_failed_follower_keeps_serving_within_the_bound_and_resyncs_on_restart
     within the staleness bound they keep answering, and the restart replaces them with a full
     resync before it confirms them fresh."""
     assert authorize(api, reader_token, "docs.read")["reason"] == "granted"  # warm
-    _behind_its_back(acme, [])
+    role_changed_behind_its_back(acme, "reader", [])
 
     def connection_lost() -> None:
         follower.stop_event.set()  # one failure, then the loop ends

@@ -15,9 +15,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from core.context import system_scope
-from rbac.models import Role
 from tenants.models import App
-from tests.tokens.support import authorize, declare, new_client, new_role, token_for, token_response
+from tests.tokens.support import authorize, new_client, role_changed_behind_its_back, token_response
 from tokens.models import Client
 from tokens.state import AuthzState, get_state
 from tokens.sync import Follower
@@ -45,20 +44,6 @@ def clock() -> Iterator[FakeClock]:
     state._degraded = False
 
 
-@pytest.fixture
-def reader_token(api: Any, acme: Any) -> str:
-    declare(api, acme, "docs.read")
-    new_role(api, acme, "reader", ["docs.read"])
-    return token_for(api, new_client(api, acme, roles=["reader"]))
-
-
-def _behind_its_back(acme: Any, permissions: list[str]) -> None:
-    """Change the role in the database as another process would, before this one's follower
-    has read the change log (no local notification)."""
-    with system_scope(reason="test: inspects rows across Apps"):
-        assert Role.objects.filter(app_id=acme.id, name="reader").update(permissions=permissions) == 1
-
-
 def _follower_reads(state: AuthzState) -> None:
     """One successful read of the change log by a follower (as on SQLite: Django's connection)."""
 
@@ -84,7 +69,7 @@ def test_stale_state_answers_from_the_database_and_recovers_when_the_follower_re
     state.confirm_fresh(clock.now)
     assert authorize(api, reader_token, "docs.read")["reason"] == "granted"  # warm
 
-    _behind_its_back(acme, [])
+    role_changed_behind_its_back(acme, "reader", [])
     clock.now += BOUND - 1  # within the bound: memory answers (the follower would catch up)
     assert _queries(api, reader_token, "docs.read") == ("granted", 0)
 
@@ -100,7 +85,7 @@ def test_stale_state_answers_from_the_database_and_recovers_when_the_follower_re
     assert _queries(api, reader_token, "docs.read") == ("permission_not_granted", 0)
 
     clock.now += BOUND + 1  # and goes stale again when it stops reading
-    _behind_its_back(acme, ["docs.read"])
+    role_changed_behind_its_back(acme, "reader", ["docs.read"])
     assert authorize(api, reader_token, "docs.read")["reason"] == "granted"
 
 

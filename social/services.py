@@ -418,7 +418,7 @@ def authorize_start(
         try:
             invite_id = invite_pending_id(token=invite, app=app)
         except ApiError as exc:
-            return refuse("access_denied", f"invite_{exc.code}", "The invite is not valid for this App.")
+            return refuse("access_denied", _invite_reason(exc.code), "The invite is not valid for this App.")
     config = _config(provider)
     try:
         meta = oidc.metadata(config, oidc.Deadline())
@@ -469,6 +469,12 @@ def authorize_start(
         name=browser_cookie_name(flow.id), value=browser, max_age=int(FLOW_TTL.total_seconds()), secure=_cookie_secure()
     )
     return AuthorizeOutcome(_with_query(meta["authorization_endpoint"], query), cookie)
+
+
+def _invite_reason(code: str) -> str:
+    """The audit reason for an invite the invites service refused: its own code when that names
+    the invite already (`invite_expired`), else prefixed (`not_found` -> `invite_not_found`)."""
+    return code if code.startswith("invite_") else f"invite_{code}"
 
 
 class _Denied(Exception):
@@ -580,7 +586,7 @@ def callback_finish(
         membership, how = _member_for(flow, provider, identity, email)
     except _Denied as denied:
         if denied.reason.startswith("invite_") and flow.invite_id:
-            invite_join_refused(app=app, invite_id=flow.invite_id, reason=denied.reason[len("invite_") :])
+            invite_join_refused(app=app, invite_id=flow.invite_id, reason=denied.reason)
         return refuse("access_denied", denied.reason, "Sign-in refused.", email=email, subject=identity.subject)
     with transaction.atomic(), tenant_scope(app):
         last_login_record(app=app, user_id=membership.id)
@@ -628,7 +634,7 @@ def _member_for(
                             app=app, invite_id=flow.invite_id, email=email, via=provider.id, display_name=identity.name
                         )
                     except ApiError as exc:
-                        raise _Denied(f"invite_{exc.code}") from exc
+                        raise _Denied(_invite_reason(exc.code)) from exc
                     how = "invite"
                 elif app.setting("socialSignup") == "open":
                     try:

@@ -120,6 +120,9 @@ def test_an_invite_bound_to_another_email_admits_nobody(api, social):
     assert api.get(f"/v1/invites/{invite['id']}", token=social.app.token).json()["uses"] == 0
     refused = audit_events(api, social.app, action="invite.accept_refused")
     assert refused[0]["changes"]["reason"] == "invite_email_mismatch"
+    # the sign-in's own failure event names the same reason (it read `invite_invite_email_mismatch`)
+    failed = audit_events(api, social.app, action="social.login_failed")
+    assert failed[0]["changes"]["reason"] == "invite_email_mismatch"
 
 
 def test_another_apps_invite_is_refused(api, social, globex):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -31,7 +30,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
+sys.path.insert(0, str(ROOT))  # run as a script: the repository's `tests` package is importable
 
+from tests.servers import server_env  # noqa: E402
 
 # Two groups of operations, one schemathesis process each (see main()).
 GROUPS = {
@@ -56,21 +57,7 @@ def _free_port() -> int:
 
 
 def _env(database_url: str, port: int) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HEIMDALL_", "PYTEST_"))}
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "heimdall.settings",
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "fuzz-" + secrets.token_hex(24),
-            "HEIMDALL_KEY_ENCRYPTION_KEY": "fuzz-kek-" + secrets.token_hex(24),
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1",
-            "PUBLIC_URL": f"http://127.0.0.1:{port}",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
-    return env
+    return server_env(database_url, public_url=f"http://127.0.0.1:{port}", allowed_hosts="127.0.0.1", label="fuzz")
 
 
 def _manage(env: dict[str, str], *args: str) -> str:

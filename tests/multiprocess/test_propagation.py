@@ -32,6 +32,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import pytest
 
+from tests.servers import server_env
+
 ROOT = Path(__file__).resolve().parents[2]
 GUNICORN = ROOT / ".venv" / "bin" / "gunicorn"
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -147,25 +149,9 @@ def _admin_conninfo() -> str:
 
 
 def _server_env(database_url: str) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("DJANGO_", "HEIMDALL_", "PYTEST_")) and k not in ("TEST_DATABASE_NAME",)
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "heimdall.settings",
-            "DATABASE_URL": database_url,
-            "SECRET_KEY": "multiprocess-test-secret-" + secrets.token_hex(24),
-            "HEIMDALL_KEY_ENCRYPTION_KEY": "multiprocess-test-kek-" + secrets.token_hex(24),
-            "DEBUG": "false",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "PUBLIC_URL": "http://127.0.0.1",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-        }
+    return server_env(
+        database_url, public_url="http://127.0.0.1", allowed_hosts="127.0.0.1,localhost", label="multiprocess-test"
     )
-    return env
 
 
 def _manage(env: dict[str, str], *args: str) -> str:

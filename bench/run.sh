@@ -176,7 +176,7 @@ start_server() {
     BASE=http://127.0.0.1:$port
     # shellcheck disable=SC2086  # GUNICORN_ARGS is a list of words on purpose
     (cd "$chdir" && exec env "$@" "$bin/gunicorn" "$app" --bind "127.0.0.1:$port" --workers "$WORKERS" \
-        --worker-class "$WORKER_CLASS" --threads "$SERVER_THREADS" --no-control-socket ${GUNICORN_ARGS:-} \
+        --worker-class "$WORKER_CLASS" --threads "$SERVER_THREADS" --reuse-port --no-control-socket ${GUNICORN_ARGS:-} \
         --error-logfile "$OUT/logs/$label-gunicorn.log" >>"$OUT/logs/$label-server.log" 2>&1) &
     SERVER_PID=$!
     SERVER_PIDS+=("$SERVER_PID")

@@ -31,10 +31,14 @@ if [ "$migrate" = true ]; then
 fi
 
 # gthread workers keep client connections alive (a load balancer reuses them) and let a worker
-# overlap database waits; Heimdall's in-process state is thread-safe.
+# overlap database waits; Heimdall's in-process state is thread-safe. --reuse-port gives each
+# worker its own listening socket (SO_REUSEPORT) and lets the kernel spread new connections over
+# them: with one shared socket, the worker that happens to be idle accepts a whole burst of
+# connections and keeps them (kept alive) while the other idles (bench/README.md, 2026-12-06).
 exec gunicorn heimdall.wsgi:application \
   --bind 0.0.0.0:8000 \
   --workers "${WEB_CONCURRENCY:-2}" \
   --worker-class gthread \
   --threads "${GUNICORN_THREADS:-2}" \
+  --reuse-port \
   --access-logfile -

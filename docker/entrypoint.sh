@@ -35,6 +35,7 @@ fi
 # worker its own listening socket (SO_REUSEPORT) and lets the kernel spread new connections over
 # them: with one shared socket, the worker that happens to be idle accepts a whole burst of
 # connections and keeps them (kept alive) while the other idles (bench/README.md, 2026-12-06).
+# The cost: connections still waiting in a worker's own backlog are reset if that worker dies.
 exec gunicorn heimdall.wsgi:application \
   --bind 0.0.0.0:8000 \
   --workers "${WEB_CONCURRENCY:-2}" \

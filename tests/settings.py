@@ -14,3 +14,10 @@ from heimdall.settings import HEIMDALL
 HEIMDALL["SYNC_THREAD"] = False
 # The social sign-in tests run a fake OpenID provider on 127.0.0.1 (plain http).
 HEIMDALL["IDP_ALLOW_PRIVATE_NETWORKS"] = True
+
+# SQLite (no DATABASE_URL): a test database in a file, as the server uses, not Django's default
+# shared-cache in-memory one, whose table locks fail at once ("database table is locked") instead
+# of waiting out the busy timeout as a file database does; the concurrency tests need the wait.
+# pytest-django adds a suffix per xdist worker.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3" and not DATABASES["default"]["TEST"]["NAME"]:  # noqa: F405
+    DATABASES["default"]["TEST"]["NAME"] = str(BASE_DIR / "var" / "test-heimdall.sqlite3")  # noqa: F405

@@ -266,15 +266,20 @@ class AuthzState:
     def reset(self) -> None:
         """Drop everything (full resync); entries reload on next use."""
         with self._lock:
-            self.generation += 1
-            self._apps.clear()
-            self._keys.clear()
+            self._drop_entries()
             self._kid_table = None
-            self._subjects.clear()
-            self._clients.clear()
-            self._verified.clear()
             self._revoked.clear()
             self._revoked_loaded = False
+
+    def _drop_entries(self) -> None:
+        """Under the lock: forget every per-entry cache, and make loads in flight discard what
+        they read (the generation moves)."""
+        self.generation += 1
+        self._apps.clear()
+        self._keys.clear()
+        self._subjects.clear()
+        self._clients.clear()
+        self._verified.clear()
 
     def resync(self) -> None:
         """Full resync without a cold start: drop the per-entry caches (Apps, keys, subjects,
@@ -284,9 +289,9 @@ class AuthzState:
         The kid table is kept. It only lets a kid that no App publishes be refused without a
         query: a kid it lists is still loaded from the database (published keys only, `_load_key`)
         before it verifies anything, since the key cache is dropped here, and a kid it lacks makes
-        it re-read (at once after a resync, then at most once a second). So a missed notification cannot make it accept
-        anything, and requests never queue behind re-reading it (20,000 rows at 10,000 Apps: ~40 ms
-        of CPU holding the GIL, which showed as p99 spikes every minute).
+        it re-read (at once after a resync, then at most once a second). So a missed notification
+        cannot make it accept anything, and requests never queue behind re-reading it (20,000
+        rows at 10,000 Apps: ~40 ms of CPU holding the GIL, which showed as p99 spikes).
 
         A revocation applied while the fresh set was being read (the generation moved) may be
         missing from it: the two are merged (a revocation only ever adds)."""
@@ -294,12 +299,7 @@ class AuthzState:
         revoked = _load_revoked()
         with self._lock:
             moved = self.generation != generation
-            self.generation += 1
-            self._apps.clear()
-            self._keys.clear()
-            self._subjects.clear()
-            self._clients.clear()
-            self._verified.clear()
+            self._drop_entries()
             self._kids_dirty = True  # the first unknown kid re-reads the table at once
             if moved:
                 revoked.update(self._revoked)

@@ -6,8 +6,9 @@ into one read), and at least every `RESYNC_SECONDS`, so a lost notification or a
 connection costs seconds, not correctness. On SQLite, which has no notifications, it polls every
 `SQLITE_POLL_SECONDS`. Each successful read is reported to the state (`confirm_fresh`), which stops
 answering from its caches once no read has succeeded for `STALENESS_BOUND_SECONDS` (see
-`tokens.state.AuthzState`), whatever the follower is stuck on. Every minute it replaces all caches with a fresh read (full resync) and prunes expired
-revocations; every ten minutes it deletes change-log rows older than an hour.
+`tokens.state.AuthzState`), whatever the follower is stuck on. Every minute it replaces all
+caches with a fresh read (full resync) and prunes expired revocations; every ten minutes it
+deletes change-log rows older than an hour.
 
 Reading by id: ids are assigned at insert but become visible at commit, so a transaction that
 commits late can leave a hole below ids already read. The follower remembers such holes and asks
@@ -142,6 +143,13 @@ class Follower(threading.Thread):
             logger.exception("full resync could not read the database; dropping the caches instead")
             self.state.reset()
 
+    def restart(self) -> None:
+        """(Re)starting to follow: whatever changed while this process was not following is in
+        the full resync; the next read starts the change log shortly before now (high = None)."""
+        self.high = None
+        self.gaps.clear()
+        self.full_resync()
+
     # ---- loops --------------------------------------------------------------------------
 
     def run(self) -> None:
@@ -159,8 +167,6 @@ class Follower(threading.Thread):
                 # covers whatever was missed meanwhile. Dropping them here would make every
                 # request of every thread reload at once (at 10,000 Apps: p99 200 ms).
                 logger.exception("state follower failed; reconnecting in 1s (full resync on restart)")
-                self.high = None
-                self.gaps.clear()
                 time.sleep(1.0)
 
     @contextmanager
@@ -217,12 +223,9 @@ class Follower(threading.Thread):
 
             execute(f"LISTEN {NOTIFY_CHANNEL}", [])
 
-            # Whatever changed while this process was not listening: listening first, then the
-            # database's view replaces every cache, then the change log from shortly before now
-            # (high = None) and from then on; only that read confirms the caches fresh.
-            self.high = None
-            self.gaps.clear()
-            self.full_resync()
+            # Listening first, then the restart's resync, then the change log from shortly
+            # before now and from then on; only that read confirms the caches fresh.
+            self.restart()
             self.poll_once(execute)
             while not self.stop_event.is_set():
                 for _ in conn.notifies(timeout=interval, stop_after=1):
@@ -241,9 +244,7 @@ class Follower(threading.Thread):
                 cur.execute(sql, args)
                 return cur.fetchall() if cur.description else []
 
-        self.high = None
-        self.gaps.clear()
-        self.full_resync()  # (re)starting: whatever changed before this read is in it
+        self.restart()
         while not self.stop_event.is_set():
             self.poll_once(execute)
             self.stop_event.wait(interval)
